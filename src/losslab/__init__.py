@@ -1,0 +1,20 @@
+"""losslab: cross-entropy and the objectives that compete with it.
+
+Public surface: :mod:`losslab.functional`, :mod:`losslab.nn`, :func:`get_loss`,
+:func:`list_losses`, :func:`linear_cross_entropy`.
+"""
+
+from . import functional, nn
+from ._core.registry import LossInfo, Paper, get_loss, list_losses
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LossInfo",
+    "Paper",
+    "__version__",
+    "functional",
+    "get_loss",
+    "list_losses",
+    "nn",
+]

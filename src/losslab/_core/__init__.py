@@ -1,0 +1,1 @@
+"""Shared machinery: input validation, reduction, the logit-loss path and the registry."""

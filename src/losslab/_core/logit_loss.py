@@ -1,0 +1,107 @@
+"""The shared path of every logit-space loss: validate, flatten, drop ignored rows, compute
+per-row losses in float32 or better, weight, reduce.
+
+A loss supplies only ``rows(z, y) -> (K,)``: its per-sample value on (K, C) logits with
+(K,) in-range class indices. Everything in the API contract (layouts, weights,
+``ignore_index``, reductions, empty batches, half precision, error messages) lives here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .reduction import reduce_rows
+from .validation import (
+    check_class_weight,
+    check_ignore_index,
+    check_index_target,
+    check_probability_target,
+    check_reduction,
+    check_tensor,
+    expected_target_shape,
+    flatten_logits,
+)
+
+RowLoss = Callable[[Tensor, Tensor], Tensor]
+WeightedRowLoss = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+SoftRowLoss = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """Half-precision inputs are computed in float32; float32 and float64 keep their dtype."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
+def logit_loss(
+    fn: str,
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    rows: RowLoss | None = None,
+    weighted_rows: WeightedRowLoss | None = None,
+    soft_rows: SoftRowLoss | None = None,
+) -> Tensor:
+    """Apply a per-row loss with the library's conventions.
+
+    Exactly one of ``rows`` (unweighted per-row loss; the class weight ``w_y`` is applied
+    here) or ``weighted_rows`` (a loss that applies the class weight itself, e.g. label
+    smoothing spreads weight over all classes) must be given. ``soft_rows(z, t, weight)``
+    handles probability targets shaped like ``input``; losses without it reject float
+    targets. Probability targets have no ignored rows and the mean divides by the row count.
+    """
+    reduction = check_reduction(fn, reduction)
+    ignore_index = check_ignore_index(fn, ignore_index)
+    check_tensor(fn, "target", target)
+    z, num_classes = flatten_logits(fn, input)
+    z = z.to(compute_dtype(z))
+    class_weight = check_class_weight(fn, weight, num_classes, z)
+
+    if target.is_floating_point():
+        if soft_rows is None:
+            raise TypeError(
+                f"{fn}: target must hold class indices (an integer tensor such as int64), "
+                f"got dtype {target.dtype}; this loss does not accept probability targets"
+            )
+        t = check_probability_target(fn, input, target).to(z.dtype)
+        per_row = soft_rows(z, t, class_weight)
+        return reduce_rows(per_row, reduction=reduction, out_shape=expected_target_shape(input))
+
+    y = check_index_target(fn, input, target, ignore_index)
+    kept_mask = y != ignore_index
+    kept: Tensor | None = None
+    if not bool(kept_mask.all()):
+        kept = kept_mask
+        z, y = z[kept_mask], y[kept_mask]
+
+    row_weight = class_weight[y] if class_weight is not None else None
+    if weighted_rows is not None:
+        per_row = weighted_rows(z, y, class_weight)
+    else:
+        if rows is None:
+            raise TypeError(f"{fn}: internal error, logit_loss needs rows or weighted_rows")
+        per_row = rows(z, y)
+        if row_weight is not None:
+            per_row = per_row * row_weight
+    return reduce_rows(
+        per_row,
+        reduction=reduction,
+        row_weight=row_weight,
+        kept=kept,
+        out_shape=expected_target_shape(input),
+    )
+
+
+def target_logit(z: Tensor, y: Tensor) -> Tensor:
+    """z[i, y_i] for (K, C) logits and (K,) indices."""
+    return z.gather(1, y.unsqueeze(1)).squeeze(1)
+
+
+def log_prob_of_target(z: Tensor, y: Tensor) -> Tensor:
+    """log p_y = z_y - logsumexp(z), stable at any logit scale."""
+    return target_logit(z, y) - torch.logsumexp(z, dim=1)

@@ -1,0 +1,144 @@
+"""The loss registry: the one place the CLI, the arena and the conformance suite look up losses.
+
+A loss registers itself with :func:`register` beside its definition; ``get_loss`` builds its
+module with hyperparameters, ``list_losses`` returns :class:`LossInfo` records.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Paper:
+    title: str
+    year: int
+    authors: str = ""
+    arxiv: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})"
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What the library knows about one registered loss.
+
+    Attributes:
+        name: short registry name (``"gce"``).
+        family: module family (``"softmax"``, ``"robust"``, ...).
+        paper: the paper it comes from.
+        function: the functional form.
+        module: the ``nn.Module`` class.
+        defaults: hyperparameter defaults, read from the function's signature.
+        kind: what the loss consumes: ``"logits"`` (``(input, target)`` like
+            ``F.cross_entropy``) or another kind such as ``"embeddings"``.
+        soft_targets: whether probability targets shaped like the input are accepted.
+        invalid_hyperparameters: example hyperparameter settings that must be rejected with a
+            ``ValueError`` (the conformance suite tries each).
+        identities: free-form notes on identities the tests check.
+        extra_inputs: names of extra per-sample forward arguments (e.g. ``sample_ids``).
+    """
+
+    name: str
+    family: str
+    paper: Paper
+    function: Callable[..., Any]
+    module: type[nn.Module]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "logits"
+    soft_targets: bool = False
+    invalid_hyperparameters: tuple[Mapping[str, Any], ...] = ()
+    extra_inputs: tuple[str, ...] = ()
+    summary: str = ""
+
+
+_REGISTRY: dict[str, LossInfo] = {}
+
+_CONVENTION_ARGS = {"input", "target", "weight", "ignore_index", "reduction"}
+
+
+def signature_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    """The hyperparameters of a functional loss: its keyword-only arguments beyond the
+    ``F.cross_entropy`` conventions, with their defaults."""
+    out = {}
+    for p in inspect.signature(function).parameters.values():
+        if p.kind is p.KEYWORD_ONLY and p.name not in _CONVENTION_ARGS:
+            out[p.name] = p.default
+    return out
+
+
+def register(
+    name: str,
+    *,
+    family: str,
+    paper: Paper,
+    function: Callable[..., Any],
+    module: type[nn.Module],
+    kind: str = "logits",
+    soft_targets: bool = False,
+    invalid_hyperparameters: tuple[Mapping[str, Any], ...] = (),
+    extra_inputs: tuple[str, ...] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> LossInfo:
+    if name in _REGISTRY:
+        raise ValueError(f"register: a loss named {name!r} is already registered")
+    doc = (function.__doc__ or "").strip().splitlines()
+    info = LossInfo(
+        name=name,
+        family=family,
+        paper=paper,
+        function=function,
+        module=module,
+        defaults=dict(signature_defaults(function) if defaults is None else defaults),
+        kind=kind,
+        soft_targets=soft_targets,
+        invalid_hyperparameters=invalid_hyperparameters,
+        extra_inputs=extra_inputs,
+        summary=doc[0] if doc else "",
+    )
+    _REGISTRY[name] = info
+    return info
+
+
+def _load_all() -> None:
+    # Importing the public package registers every loss defined in it.
+    import losslab  # noqa: F401
+
+
+def list_losses(kind: str | None = None, family: str | None = None) -> list[LossInfo]:
+    """All registered losses, sorted by family then name, optionally filtered."""
+    _load_all()
+    infos = sorted(_REGISTRY.values(), key=lambda i: (i.family, i.name))
+    return [
+        i for i in infos if (kind is None or i.kind == kind) and (family is None or i.family == family)
+    ]
+
+
+def loss_info(name: str) -> LossInfo:
+    _load_all()
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"get_loss: unknown loss {name!r}; registered losses: {known}")
+    return _REGISTRY[name]
+
+
+def get_loss(name: str, **hyperparameters: Any) -> nn.Module:
+    """Build the module of a registered loss: ``get_loss("gce", q=0.5)``.
+
+    Unknown names and unknown or out-of-domain hyperparameters raise at once.
+    """
+    info = loss_info(name)
+    allowed = set(info.defaults) | {"weight", "ignore_index", "reduction"}
+    unknown = sorted(set(hyperparameters) - allowed)
+    if unknown:
+        raise TypeError(
+            f"get_loss: loss {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
+            f"it accepts {', '.join(sorted(allowed))}"
+        )
+    return info.module(**hyperparameters)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``losslab`` CLI that have no better home."""

@@ -1,0 +1,34 @@
+"""``losslab list``: the registry as a table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._core.registry import list_losses
+
+
+def format_table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    infos = list_losses(kind=args.kind, family=args.family)
+    rows = []
+    for info in infos:
+        defaults = ", ".join(f"{k}={v!r}" for k, v in info.defaults.items())
+        rows.append([info.name, info.family, info.kind, str(info.paper), defaults])
+    print(format_table(rows, ["name", "family", "kind", "paper", "defaults"]))
+    print(f"\n{len(rows)} losses")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("list", help="list the registered losses")
+    p.add_argument("--kind", default=None, help="filter by kind (logits, embeddings, ...)")
+    p.add_argument("--family", default=None, help="filter by family (softmax, robust, ...)")
+    p.set_defaults(func=run)
