@@ -43,6 +43,9 @@ class LossInfo:
             ``ValueError`` (the conformance suite tries each).
         identities: free-form notes on identities the tests check.
         extra_inputs: names of extra per-sample forward arguments (e.g. ``sample_ids``).
+        batch_level: the loss couples the rows of a batch (e.g. a soft confusion matrix), so
+            it is not a mean of per-row terms; ``reduction="none"`` is not per-row for it.
+        summary: first line of the function's docstring.
     """
 
     name: str
@@ -55,6 +58,7 @@ class LossInfo:
     soft_targets: bool = False
     invalid_hyperparameters: tuple[Mapping[str, Any], ...] = ()
     extra_inputs: tuple[str, ...] = ()
+    batch_level: bool = False
     summary: str = ""
 
 
@@ -84,6 +88,7 @@ def register(
     soft_targets: bool = False,
     invalid_hyperparameters: tuple[Mapping[str, Any], ...] = (),
     extra_inputs: tuple[str, ...] = (),
+    batch_level: bool = False,
     defaults: Mapping[str, Any] | None = None,
 ) -> LossInfo:
     if name in _REGISTRY:
@@ -100,6 +105,7 @@ def register(
         soft_targets=soft_targets,
         invalid_hyperparameters=invalid_hyperparameters,
         extra_inputs=extra_inputs,
+        batch_level=batch_level,
         summary=doc[0] if doc else "",
     )
     _REGISTRY[name] = info
@@ -135,6 +141,10 @@ def get_loss(name: str, **hyperparameters: Any) -> nn.Module:
     """
     info = loss_info(name)
     allowed = set(info.defaults) | {"weight", "ignore_index", "reduction"}
+    init_params = inspect.signature(info.module.__init__).parameters.values()
+    allowed |= {
+        p.name for p in init_params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
     unknown = sorted(set(hyperparameters) - allowed)
     if unknown:
         raise TypeError(
