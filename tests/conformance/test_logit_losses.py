@@ -160,7 +160,7 @@ def test_gradcheck_float64(info):
     extras = make_extras(info.extra_inputs, x.detach(), t)
     for reduction in ["mean", "none"]:
         assert torch.autograd.gradcheck(
-            lambda inp: info.function(inp, t, reduction=reduction, **extras), (x,), eps=1e-6, atol=1e-5
+            lambda inp, r=reduction: info.function(inp, t, reduction=r, **extras), (x,), eps=1e-6, atol=1e-5
         )
 
 

@@ -44,10 +44,7 @@ def reduce_rows(
     total = per_row.sum()
     if reduction == "sum":
         return total
-    if row_weight is None:
-        count = per_row.new_tensor(float(per_row.shape[0]))
-    else:
-        count = row_weight.sum()
+    count = per_row.new_tensor(float(per_row.shape[0])) if row_weight is None else row_weight.sum()
     # Division by a zero count happens only when the numerator is an empty or all-zero-weight
     # sum; dividing by one there keeps both the value and the gradient at exactly zero.
     safe = torch.where(count > 0, count, torch.ones_like(count))
