@@ -6,6 +6,7 @@ Public surface: :mod:`losslab.functional`, :mod:`losslab.nn`, :func:`get_loss`,
 
 from . import functional, nn
 from ._core.registry import LossInfo, Paper, get_loss, list_losses
+from .fused import linear_cross_entropy
 
 __version__ = "0.1.0"
 
@@ -15,6 +16,7 @@ __all__ = [
     "__version__",
     "functional",
     "get_loss",
+    "linear_cross_entropy",
     "list_losses",
     "nn",
 ]

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 
 _COMMAND_MODULES = [
     "losslab.commands.list_cmd",
+    "losslab.arena.cli",
+    "losslab.arena.report_cli",
+    "losslab.diagnostics.cli",
 ]
 
 

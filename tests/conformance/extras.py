@@ -12,10 +12,32 @@ from torch import Tensor
 
 ExtraFactory = Callable[[Tensor, Tensor], Tensor]
 
+
+def _float(input: Tensor) -> torch.dtype:
+    # float32 for half / bf16 / integer inputs so that the extras of a half call equal those of
+    # the float32 call (the half-precision check compares the two), float64 kept for gradcheck.
+    return torch.promote_types(input.dtype, torch.float32)
+
+
 EXTRA_FACTORIES: dict[str, ExtraFactory] = {
     "sample_ids": lambda input, target: torch.arange(input.shape[0]),
     "teacher_logits": lambda input, target: torch.randn(
-        input.shape, dtype=input.dtype, generator=torch.Generator().manual_seed(7)
+        input.shape, dtype=_float(input), generator=torch.Generator().manual_seed(7)
+    ),
+    # multi-aspect-kd: Q = 3 aspect logits per row and the teacher's yes-probabilities.
+    "aspect_logits": lambda input, target: torch.randn(
+        (input.shape[0], 3, *input.shape[2:]),
+        dtype=_float(input),
+        generator=torch.Generator().manual_seed(8),
+    ),
+    "aspect_targets": lambda input, target: torch.rand(
+        (input.shape[0], 3, *input.shape[2:]),
+        dtype=_float(input),
+        generator=torch.Generator().manual_seed(9),
+    ),
+    # consistency losses: logits of a second (augmented) view, shaped like input.
+    "view_logits": lambda input, target: torch.randn(
+        input.shape, dtype=_float(input), generator=torch.Generator().manual_seed(10)
     ),
 }
 

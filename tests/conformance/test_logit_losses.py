@@ -53,7 +53,7 @@ def test_module_from_registry_equals_function(info):
     x, t = batch()
     module = losslab.get_loss(info.name)
     extras = make_extras(info.extra_inputs, x, t)
-    torch.testing.assert_close(module(x, t), info.function(x, t, **extras))
+    torch.testing.assert_close(module(x, t, **extras), info.function(x, t, **extras))
 
 
 def test_get_loss_rejects_unknown_name_and_hyperparameter():

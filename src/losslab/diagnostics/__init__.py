@@ -1,0 +1,113 @@
+"""Training diagnostics: calibration, safe step radius, neural collapse, Hessian and loss
+landscape, scaling laws, probes, ensemble log-loss and per-token loss comparison.
+
+Calibration metrics are pure functions of ``(probs_or_logits, labels)`` plus stateful
+``update/compute`` classes; see ``docs/diagnostics.md``.
+"""
+
+from .ca_calibration import CorrectnessAwareCalibrator, view_features
+from .calibration import (
+    CalibrationBins,
+    adaptive_calibration_error,
+    brier_score,
+    calibration_bins,
+    classwise_calibration_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+)
+from .calibration_metrics import (
+    AdaptiveCalibrationError,
+    BrierScore,
+    CalibrationError,
+    ClasswiseCalibrationError,
+    NegativeLogLikelihood,
+)
+from .collapse import NeuralCollapse, class_means, frame_distance, neural_collapse
+from .ensemble import ensemble_log_loss
+from .hessian import (
+    HessianOperator,
+    density_on_grid,
+    hutchinson_trace,
+    lanczos,
+    lanczos_eigenvalues,
+    lla_criteria,
+    spectral_density,
+    top_eigenvalues,
+)
+from .landscape import filter_normalized_direction, loss_landscape, plot_landscape
+from .probes import ProbeComparison, compare_probes, fit_logistic_probe
+from .reliability import reliability_diagram
+from .safe_step import (
+    binary_exact_radius,
+    directional_logit_derivatives,
+    logit_spread,
+    safe_step_radius,
+)
+from .scaling import (
+    ScalingFit,
+    annealing_areas,
+    fit_lr_annealing,
+    fit_power_law,
+    fit_scaling_law,
+    make_schedule,
+    optimal_mixture,
+    predict_lr_annealing,
+)
+from .temperature import fit_temperature, temperature_scale
+from .token_compare import TokenLossComparison, TokenLossSummary, plot_token_loss_differences
+
+__all__ = [
+    "AdaptiveCalibrationError",
+    "BrierScore",
+    "CalibrationBins",
+    "CalibrationError",
+    "ClasswiseCalibrationError",
+    "CorrectnessAwareCalibrator",
+    "HessianOperator",
+    "NegativeLogLikelihood",
+    "NeuralCollapse",
+    "ProbeComparison",
+    "ScalingFit",
+    "TokenLossComparison",
+    "TokenLossSummary",
+    "adaptive_calibration_error",
+    "annealing_areas",
+    "binary_exact_radius",
+    "brier_score",
+    "calibration_bins",
+    "class_means",
+    "classwise_calibration_error",
+    "compare_probes",
+    "density_on_grid",
+    "directional_logit_derivatives",
+    "ensemble_log_loss",
+    "expected_calibration_error",
+    "filter_normalized_direction",
+    "fit_logistic_probe",
+    "fit_lr_annealing",
+    "fit_power_law",
+    "fit_scaling_law",
+    "fit_temperature",
+    "frame_distance",
+    "hutchinson_trace",
+    "lanczos",
+    "lanczos_eigenvalues",
+    "lla_criteria",
+    "logit_spread",
+    "loss_landscape",
+    "make_schedule",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+    "neural_collapse",
+    "optimal_mixture",
+    "plot_landscape",
+    "plot_token_loss_differences",
+    "predict_lr_annealing",
+    "reliability_diagram",
+    "safe_step_radius",
+    "spectral_density",
+    "temperature_scale",
+    "top_eigenvalues",
+    "view_features",
+]

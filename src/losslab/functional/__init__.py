@@ -1,7 +1,43 @@
 """Pure loss functions, one module per family. See each module for formulas and papers."""
 
-from .softmax import cross_entropy
+from . import _logit_objectives
+from ._logit_objectives import *  # noqa: F403  (overlap, surrogates, distillation, ...)
+from .contrastive import nt_xent_loss as nt_xent_loss
+from .distances import pairwise_distance as pairwise_distance
+from .distances import pairwise_similarity as pairwise_similarity
+from .embedding import multi_similarity_loss as multi_similarity_loss
+from .embedding import multi_similarity_miner as multi_similarity_miner
+from .embedding import mw_loss as mw_loss
+from .embedding import orthogonal_projection_loss as orthogonal_projection_loss
+from .imbalance import focal_loss
+from .ldr import aldr_kl, aldr_kl_step, ldr_kl
+from .robust import (
+    active_passive,
+    generalized_cross_entropy,
+    mean_absolute_error,
+    nce_and_mae,
+    normalized_cross_entropy,
+    normalized_generalized_cross_entropy,
+    reverse_cross_entropy,
+    symmetric_cross_entropy,
+)
+from .softmax import comp_sum, cross_entropy, spherical_z_loss
 
 __all__ = [
     "cross_entropy",
+    "comp_sum",
+    "spherical_z_loss",
+    "generalized_cross_entropy",
+    "mean_absolute_error",
+    "symmetric_cross_entropy",
+    "reverse_cross_entropy",
+    "normalized_cross_entropy",
+    "normalized_generalized_cross_entropy",
+    "active_passive",
+    "nce_and_mae",
+    "ldr_kl",
+    "aldr_kl",
+    "aldr_kl_step",
+    "focal_loss",
+    *_logit_objectives.__all__,
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import logit_loss
+from .._core.logit_loss import log_prob_of_target, logit_loss, target_logit
 from .._core.validation import check_number
 
 
@@ -124,4 +124,159 @@ def cross_entropy(
         reduction=reduction,
         weighted_rows=index_rows,
         soft_rows=soft_rows,
+    )
+
+
+# --- comp-sum family and the spherical Z-loss (spec A§1, A§4.1) --------------------------
+
+# Below this |s| the power form is replaced by its s → 0 limit, -log p_y (spec A§1.3).
+_POWER_CE_SWITCH = 1e-6
+
+
+def power_log_loss(log_p: Tensor, s: float) -> Tensor:
+    r"""``(1 - p^s) / s`` from ``log p``, computed as ``-expm1(s·log p) / s``.
+
+    The shared core of comp-sum (``s = τ - 1``) and GCE (``s = q``); it is accurate for small
+    ``|s|`` and equals ``-log p`` (cross-entropy) when ``|s| < 1e-6``. For ``s < 0`` the value
+    grows like ``p^s`` and overflows to ``inf`` once ``|s·log p|`` exceeds the dtype's range
+    (about 88 in float32): that is the true size of the loss, not a numerical accident.
+    """
+    if abs(s) < _POWER_CE_SWITCH:
+        return -log_p
+    return -torch.expm1(s * log_p) / s
+
+
+def _check_comp_sum(*, tau: float) -> None:
+    check_number("comp_sum", "tau", tau, low=0.0)
+
+
+def comp_sum(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    tau: float = 1.0,
+) -> Tensor:
+    r"""Comp-sum loss Φ^τ of Mao, Mohri & Zhong: one τ interpolates sum-exp, CE, GCE and MAE.
+
+    .. math::
+
+        u = \sum_{k\ne y} e^{z_k - z_y} = 1/p_y - 1,\qquad
+        \ell_\tau = \frac{(1+u)^{1-\tau} - 1}{1-\tau} = \frac{1 - p_y^{\tau-1}}{\tau - 1},
+        \qquad \ell_1 = -\log p_y
+
+    computed as ``expm1((τ-1)·log p_y)/(1-τ)`` (the CE branch is used when |τ-1| < 1e-6).
+    Members: τ=0 sum-exponential ``1/p_y - 1``; τ=1 cross-entropy; τ∈(1,2) GCE with q=τ-1;
+    τ=2 ``1 - p_y`` (half of MAE). The gradient is ``p_y^{τ-1}·(p - e_y)``: τ<1 amplifies hard
+    samples (unbounded loss; it overflows to ``inf`` when ``(1-τ)·|log p_y|`` exceeds the
+    dtype's range), τ>1 damps them (bounded by ``1/(τ-1)``). Any τ ≥ 0 is accepted, but the
+    paper's analysis and experiments cover τ ∈ [0, 2]; τ > 2 is outside the studied range.
+
+    Args:
+        input: logits (N, C) or (N, C, d1, ...).
+        target: class indices (N,) or (N, d1, ...).
+        weight, ignore_index, reduction: as in :func:`cross_entropy`.
+        tau: τ ≥ 0.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> z, y = torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0])
+        >>> round(LF.comp_sum(z, y, tau=0.0).item(), 6)
+        0.503215
+
+    Reference: Mao, Mohri, Zhong, *Cross-Entropy Loss Functions: Theoretical Analysis and
+    Applications*, ICML 2023 (arXiv 2304.07288).
+    """
+    _check_comp_sum(tau=tau)
+    s = float(tau) - 1.0
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        return power_log_loss(log_prob_of_target(z, y), s)
+
+    return logit_loss(
+        "comp_sum",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        rows=rows,
+    )
+
+
+# Added to the variance so that sigma (and its gradient) stay finite when all logits are equal.
+_Z_LOSS_VAR_EPS = 1e-12
+
+
+def _check_spherical_z_loss(*, a: float, b: float) -> None:
+    check_number("spherical_z_loss", "a", a, low=0.0, low_open=True)
+    check_number("spherical_z_loss", "b", b)
+
+
+def spherical_z_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    a: float = 1.0,
+    b: float = 1.0,
+) -> Tensor:
+    r"""Z-loss of de Brébisson & Vincent on standardised logits (default a=1, b=1 are placeholders).
+
+    .. math::
+
+        \mu = \tfrac1C\sum_k z_k,\quad \sigma = \sqrt{\tfrac1C\sum_k (z_k-\mu)^2 + \epsilon},
+        \quad \hat z_y = \frac{z_y - \mu}{\sigma},\qquad
+        \ell = \frac1a\,\mathrm{softplus}\big(a\,(b - \hat z_y)\big)
+
+    σ is the *population* standard deviation (ε = 1e-12 keeps it positive when all logits are
+    equal). The loss is invariant to shifting the logits and to rescaling them by a positive
+    factor, and depends only on Σz, Σz² and z_y (the "spherical family"). Since
+    ``ẑ_y ≤ sqrt(C-1)``, ``b`` is a target for the standardised score and ``a`` its sharpness.
+
+    **Defaults are placeholders.** The paper tunes ``a`` and ``b`` per task and we could not
+    find the values it used; ``a=1, b=1`` are losslab's choice so that the registry, the CLI
+    and the arena can build the loss. Tune them (or pass them explicitly) for real use.
+
+    Not to be confused with the ``z_loss`` coefficient of :func:`cross_entropy`, which adds
+    the PaLM log-partition penalty ``c_z·logsumexp(z)²`` to cross-entropy.
+
+    Args:
+        input: logits (N, C) or (N, C, d1, ...).
+        target: class indices (N,) or (N, d1, ...).
+        weight, ignore_index, reduction: as in :func:`cross_entropy`.
+        a: sharpness a > 0.
+        b: location b (any real).
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> z, y = torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0])
+        >>> round(LF.spherical_z_loss(z, y, a=1.0, b=1.0).item(), 6)
+        0.587075
+
+    Reference: de Brébisson, Vincent, *The Z-loss: a shift and scale invariant classification
+    loss belonging to the Spherical Family*, 2016 (arXiv 1604.08859).
+    """
+    _check_spherical_z_loss(a=a, b=b)
+    a, b = float(a), float(b)
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        centred = z - z.mean(dim=1, keepdim=True)
+        # Mean of squared deviations, not E[z²] - μ²: no cancellation at large logit scales.
+        sigma = torch.sqrt(centred.square().mean(dim=1) + _Z_LOSS_VAR_EPS)
+        z_hat_y = target_logit(centred, y) / sigma
+        return torch.nn.functional.softplus(a * (b - z_hat_y)) / a
+
+    return logit_loss(
+        "spherical_z_loss",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        rows=rows,
     )

@@ -1,0 +1,124 @@
+"""Shared benchmark harness: each case in a fresh subprocess, time and honest peak memory.
+
+Memory is the process's peak resident set size during the timed call, minus the RSS just
+before it (inputs already allocated) and minus the bytes of the gradients the call must
+return: what a method needs *beyond* inputs and gradients. The peak is reset with
+``/proc/self/clear_refs`` (Linux) after warm-up, so import and compilation peaks do not count.
+A table is printed and one CSV row per case is appended (machine, versions, load, case,
+time, memory).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(step: Callable[[], Any], *, grad_bytes: int, warmup: int = 1,
+            repeats: int = 1) -> dict[str, float]:
+    """Run ``step`` (forward + backward, grads reset inside) and return seconds (best of
+    ``repeats``) and peak extra MiB beyond inputs and gradients."""
+    for _ in range(warmup):
+        step()
+    best = float("inf")
+    extra = 0.0
+    for _ in range(repeats):
+        rss0 = _status_kb("VmRSS")
+        exact = reset_peak()
+        t0 = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - t0)
+        peak = _status_kb("VmHWM")  # without a reset this also counts warm-up peaks
+        extra = max(extra, (peak - rss0) / 1024 - grad_bytes / 2**20)
+    return {"seconds": best, "extra_mib": max(extra, 0.0)}
+
+
+def machine() -> dict[str, str]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return {
+        "machine": f"{cpu} ×{os.cpu_count()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),
+        "load1": f"{os.getloadavg()[0]:.2f}",
+    }
+
+
+def run_worker(script: str, args: Sequence[str], timeout: float) -> dict[str, Any]:
+    """Run ``script --worker ARGS`` in a fresh interpreter; it prints one JSON line last."""
+    cmd = [sys.executable, script, "--worker", *args]
+    # A fixed mmap threshold makes glibc return every large block to the OS at free(), so
+    # RSS follows live memory instead of keeping freed arenas resident.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:.0f}s"}
+    lines = [x for x in proc.stdout.strip().splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": tail[0][:160]}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def worker_print(result: dict[str, Any]) -> None:
+    print(json.dumps(result), flush=True)
+
+
+def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print(" | ".join(c.ljust(widths[c]) for c in columns))
+    print("-|-".join("-" * widths[c] for c in columns))
+    for r in rows:
+        print(" | ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def append_csv(name: str, rows: list[dict[str, Any]]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.csv"
+    info = machine()
+    fields = [*info.keys(), "when", *rows[0].keys()] if rows else list(info)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for r in rows:
+            writer.writerow({**info, "when": stamp, **r})
+    return path

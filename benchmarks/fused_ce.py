@@ -1,0 +1,160 @@
+"""Fused linear cross-entropy: forward+backward time and extra memory against peers.
+
+Methods (each in a fresh subprocess; time = one forward+backward; memory = peak RSS beyond
+inputs and gradients, see _harness.py):
+
+* floor     the three GEMMs alone (logits, ∂h, ∂W) on materialised (N, V) matrices
+* naive     F.cross_entropy((h @ W.T).float(), y)
+* torch     F.linear_cross_entropy(..., options=torch.nn.LinearCrossEntropyOptions())
+* cce       cut_cross_entropy.linear_cross_entropy(..., impl="torch_compile")
+* losslab   losslab.linear_cross_entropy (impl="chunked", automatic strategy)
+* losslab_recompute   the four-GEMM strategy, for comparison
+
+    .venv/bin/python benchmarks/fused_ce.py            # the three issue shapes, fp32 + bf16
+    .venv/bin/python benchmarks/fused_ce.py --quick    # one small shape
+    .venv/bin/python benchmarks/fused_ce.py --lm       # only the filtered path on a trained LM
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as H  # noqa: E402
+
+SHAPES = [(4096, 512, 32768), (8192, 768, 50257), (2048, 1024, 131072)]
+QUICK = [(1024, 256, 8192)]
+METHODS = ["floor", "naive", "torch", "cce", "losslab", "losslab_recompute"]
+
+
+def _step(method: str, h: Any, w: Any, y: Any, extra: dict[str, Any]) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    if method == "floor":
+        def step() -> None:
+            with torch.no_grad():
+                z = h @ w.T
+                h.grad = z @ w
+                w.grad = z.T @ h
+            h.grad = w.grad = None  # measured RSS before a step excludes old gradients
+        return step
+    if method == "naive":
+        def fn() -> Any:
+            return F.cross_entropy((h @ w.T).float(), y)
+    elif method == "torch":
+        opts = torch.nn.LinearCrossEntropyOptions()
+
+        def fn() -> Any:
+            return F.linear_cross_entropy(h, w, y, options=opts)
+    elif method == "cce":
+        from cut_cross_entropy import linear_cross_entropy as cce
+
+        def fn() -> Any:
+            return cce(h, w, y, impl="torch_compile")
+    elif method.startswith("losslab"):
+        import losslab
+
+        impl = "chunked_recompute" if method == "losslab_recompute" else "chunked"
+
+        def fn() -> Any:
+            return losslab.linear_cross_entropy(h, w, y, impl=impl, **extra)
+    else:
+        raise ValueError(method)
+
+    def step() -> None:
+        fn().backward()
+        h.grad = w.grad = None  # measured RSS before a step excludes old gradients
+    return step
+
+
+def worker(method: str, n: int, d: int, v: int, dtype_name: str, warmup: int,
+           extra: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.manual_seed(0)
+    dtype = getattr(torch, dtype_name)
+    h = (torch.randn(n, d) * 0.5).to(dtype).requires_grad_()
+    w = (torch.randn(v, d) / d**0.5).to(dtype).requires_grad_()
+    y = torch.randint(0, v, (n,))
+    grad_bytes = (n * d + v * d) * h.element_size()
+    out = H.measure(_step(method, h, w, y, extra), grad_bytes=grad_bytes, warmup=warmup)
+    return out
+
+
+def lm_worker(method: str, path: str, filter_eps: str) -> dict[str, Any]:
+    import torch
+
+    data = torch.load(path)
+    h, w, y = (data[k].requires_grad_() if k != "y" else data[k] for k in ("h", "w", "y"))
+    extra: dict[str, Any] = {}
+    if method == "losslab_filtered":
+        extra["filter_eps"] = "auto" if filter_eps == "auto" else float(filter_eps)
+        method = "losslab"
+    grad_bytes = (h.numel() + w.numel()) * h.element_size()
+    return H.measure(_step(method, h, w, y, extra), grad_bytes=grad_bytes, warmup=1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="one small shape")
+    p.add_argument("--lm", action="store_true", help="only the filtered path on a trained LM")
+    p.add_argument("--no-lm", action="store_true", help="skip the trained-LM part")
+    p.add_argument("--lm-seconds", type=float, default=60.0, help="LM training time")
+    p.add_argument("--dtypes", default="float32,bfloat16")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--budget", type=float, default=420.0, help="seconds for the main table")
+    p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        if args.worker[0] == "lm":
+            H.worker_print(lm_worker(args.worker[1], args.worker[2], args.worker[3]))
+        else:
+            m, n, d, v, dt, wu = args.worker
+            H.worker_print(worker(m, int(n), int(d), int(v), dt, int(wu), {}))
+        return
+    from _fused_ce_lm import run_lm_benchmark
+
+    if args.lm:
+        run_lm_benchmark(__file__, args.lm_seconds)
+        return
+    shapes = QUICK if args.quick else SHAPES
+    t_start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    print(H.machine())
+    for n, d, v in shapes:
+        for dt in args.dtypes.split(","):
+            floor = None
+            for m in args.methods.split(","):
+                left = args.budget - (time.perf_counter() - t_start)
+                if left < 20:
+                    res: dict[str, Any] = {"error": "skipped: benchmark time budget spent"}
+                else:
+                    # Warm up only where it matters (compilation) or where it is cheap.
+                    warm = 1 if (m == "cce" or (n, d, v) == shapes[0]) else 0
+                    res = H.run_worker(__file__, [m, str(n), str(d), str(v), dt, str(warm)],
+                                       timeout=min(left, 300))
+                row = {"shape": f"{n}x{d}x{v}", "dtype": dt, "method": m}
+                if "error" in res:
+                    row["note"] = res["error"]
+                else:
+                    row["seconds"] = f"{res['seconds']:.3f}"
+                    row["extra_MiB"] = f"{res['extra_mib']:.1f}"
+                    if m == "floor":
+                        floor = res["seconds"]
+                    if floor:
+                        row["x_floor"] = f"{res['seconds'] / floor:.2f}"
+                rows.append(row)
+                print(row, flush=True)
+    H.print_table(rows, ["shape", "dtype", "method", "seconds", "x_floor", "extra_MiB", "note"])
+    print("csv:", H.append_csv("fused_ce", rows))
+    if not args.no_lm:
+        run_lm_benchmark(__file__, 20.0 if args.quick else args.lm_seconds)
+
+
+if __name__ == "__main__":
+    main()

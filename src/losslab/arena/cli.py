@@ -1,0 +1,126 @@
+"""``losslab arena``: train a small classifier under each loss on noisy labels and compare.
+
+Settings are merged from a preset (default ``minimal``), an optional TOML file (``--config``)
+and command-line flags, in that order. Everything is checked before training; finished runs
+are stored in ``<out>/runs.db`` and skipped when the same command runs again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .config import run_key
+from .presets import PRESETS, get_preset
+from .settings import load_toml, to_sweep
+from .store import RunStore
+from .summary import aggregate, format_table
+from .sweep import check_sweep, execute
+
+
+def _csv_floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+
+
+def _csv_ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
+
+
+# flag destination -> settings key; flags left at None are not set.
+_FLAG_KEYS = {
+    "losses": "losses",
+    "seeds": "seeds",
+    "seed_list": "seeds",
+    "noise_rates": "noise_rates",
+    "noise": "noise",
+    "dataset": "dataset",
+    "model": "model",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "imbalance": "imbalance",
+    "num_samples": "num_samples",
+    "width": "width",
+    "workers": "workers",
+}
+
+
+def merged_settings(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    preset = get_preset(args.preset)
+    settings: dict[str, Any] = dict(preset.settings)
+    if args.config:
+        settings.update(load_toml(args.config))
+    for dest, key in _FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            settings[key] = value
+    settings.pop("preset", None)
+    return preset.name, settings
+
+
+def run(args: argparse.Namespace) -> int:
+    preset_name, settings = merged_settings(args)
+    sweep, workers = to_sweep(settings)
+    configs = check_sweep(sweep)  # every key and every loss is checked before training
+    print(
+        f"arena: {len(sweep.losses)} losses x {len(sweep.noise_rates)} noise rates x "
+        f"{len(sweep.seeds)} seeds = {len(configs)} runs; results in {args.out}/runs.db",
+        file=sys.stderr,
+    )
+    with RunStore(args.out) as store:
+        presets = store.get_meta("presets", {})
+        presets[preset_name] = [c.to_dict() for c in get_preset(preset_name).claims]
+        store.set_meta("presets", presets)
+        ran, skipped = execute(configs, store, workers=workers, progress=not args.quiet)
+        stored = store.runs(run_key(c) for c in configs)
+    if skipped:
+        print(f"arena: {skipped} runs already finished, {ran} run now", file=sys.stderr)
+    print(format_table(aggregate(stored)))
+    if args.report:
+        from .report import write_report
+
+        path = write_report(args.out)
+        print(f"arena: report written to {path}", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "arena",
+        help="compare losses on noisy-label classification",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--preset", default="minimal", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument("--config", default=None, help="TOML file with sweep settings")
+    p.add_argument(
+        "--losses", nargs="+", default=None, metavar="LOSS",
+        help="registry names, optionally with hyperparameters: gce:q=0.5",
+    )
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=None, help="number of seeds (0..N-1)")
+    seeds.add_argument("--seed-list", type=_csv_ints, default=None, help="explicit seeds: 0,3,7")
+    p.add_argument("--noise", default=None, help="none, symmetric, asymmetric or instance")
+    p.add_argument(
+        "--noise-rates", type=_csv_floats, default=None, help="training-label noise rates: 0.2,0.4"
+    )
+    p.add_argument("--dataset", default=None, help="mnist1d or digits")
+    p.add_argument("--model", default=None, help="cnn or mlp")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (one-cycle Adam)")
+    p.add_argument("--imbalance", type=float, default=None, help="long-tail ratio (1 = balanced)")
+    p.add_argument("--num-samples", type=int, default=None, help="dataset size before the split")
+    p.add_argument("--width", type=int, default=None, help="model width")
+    p.add_argument("--workers", type=int, default=None, help="parallel worker processes")
+    p.add_argument("--out", default="runs", help="directory of runs.db (default: runs)")
+    p.add_argument("--report", action="store_true", help="write <out>/report.html afterwards")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

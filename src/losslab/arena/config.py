@@ -1,0 +1,251 @@
+"""Run configurations: what one arena run is, how it is checked, and the key it is stored under.
+
+Every field is checked before any training starts; an error names the offending key
+(``arena: noise_rate=0.95 ...``). A run's key is a hash of its full configuration and the
+code version, so a finished run is found again by re-running the same sweep.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .._core.registry import get_loss, loss_info
+from .data import DATASETS, LM_DATASETS
+from .noise import NOISE_KINDS, max_noise_rate
+
+MODELS = ("cnn", "mlp")
+# Constructor arguments through which a stateful loss learns the dataset size.
+_SIZE_ARGUMENTS = ("num_samples", "dataset_size", "n_samples", "num_examples")
+# Per-sample forward arguments the training loop can pass to a loss.
+SUPPLIED_INPUTS = ("sample_ids",)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A registry name plus hyperparameters, written ``name`` or ``name:k=v,k2=v2``."""
+
+    name: str
+    hyperparameters: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def hp(self) -> dict[str, Any]:
+        return dict(self.hyperparameters)
+
+    @property
+    def label(self) -> str:
+        if not self.hyperparameters:
+            return self.name
+        return f"{self.name}(" + ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters) + ")"
+
+    @classmethod
+    def parse(cls, text: str) -> LossSpec:
+        """``"gce:q=0.5"`` -> LossSpec("gce", (("q", 0.5),)). Values are Python literals;
+        anything else is kept as a string."""
+        name, _, rest = text.strip().partition(":")
+        hps: dict[str, Any] = {}
+        for item in filter(None, (s.strip() for s in rest.split(","))):
+            key, eq, raw = item.partition("=")
+            if not eq or not key.strip():
+                raise ValueError(
+                    f"arena: losses entry {text!r} is malformed; expected name or "
+                    f"name:key=value,key=value"
+                )
+            try:
+                value: Any = ast.literal_eval(raw.strip())
+            except (ValueError, SyntaxError):
+                value = raw.strip()
+            hps[key.strip()] = value
+        return cls.of(name.strip(), hps)
+
+    @classmethod
+    def of(cls, name: str, hyperparameters: dict[str, Any] | None = None) -> LossSpec:
+        return cls(name, tuple(sorted((hyperparameters or {}).items())))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run. Defaults are the minimal arena's (MNIST-1D, 1-D CNN, 40% symmetric)."""
+
+    loss: LossSpec
+    seed: int = 0
+    dataset: str = "mnist1d"
+    num_samples: int = 5000
+    data_seed: int = 42
+    model: str = "cnn"
+    noise: str = "symmetric"
+    noise_rate: float = 0.4
+    imbalance: float = 1.0
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    width: int = 32
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["loss"] = {"name": self.loss.name, "hyperparameters": self.loss.hp}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        d = dict(d)
+        loss = d.pop("loss")
+        return cls(loss=LossSpec.of(loss["name"], loss["hyperparameters"]), **d)
+
+
+def _source_digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# The arena's own sources as loaded by this process.
+_ARENA_DIGEST = _source_digest(list(Path(__file__).parent.glob("*.py")))
+
+
+@cache
+def code_version(loss_name: str) -> str:
+    """The version a run's result depends on: the package and torch versions, the arena's own
+    sources and the source of the loss's function, read once per process (editing one loss
+    re-runs only that loss)."""
+    import torch
+
+    from .. import __version__
+
+    function = loss_info(loss_name).function
+    try:
+        loss_src = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:12]
+    except (OSError, TypeError):
+        loss_src = "unknown"
+    return f"{__version__}+torch.{torch.__version__}+arena.{_ARENA_DIGEST}+loss.{loss_src}"
+
+
+def run_key(config: RunConfig) -> str:
+    """sha256 of the canonical JSON of the config and the code version."""
+    payload = {"config": config.to_dict(), "code": code_version(config.loss.name)}
+    text = json.dumps(payload, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_int(key: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"arena: {key} must be an integer >= {low}, got {value!r}")
+
+
+def _check_float(key: str, value: object, low: float, high: float, high_open: bool) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = low <= v and (v < high if high_open else v <= high)
+    if not ok:
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"arena: {key} must be a number in [{low}, {high}{bracket}, got {value!r}")
+
+
+def check_loss(spec: LossSpec, num_samples: int) -> None:
+    """Build the loss once through the registry so unknown names and bad hyperparameters fail
+    before training, naming the entry."""
+    try:
+        info = loss_info(spec.name)
+    except ValueError as err:
+        raise ValueError(f"arena: losses entry {spec.name!r} is not registered ({err})") from err
+    if info.kind != "logits":
+        raise ValueError(
+            f"arena: losses entry {spec.name!r} has kind {info.kind!r}; the arena trains "
+            f"classifiers and needs kind 'logits'"
+        )
+    unsupported = [x for x in info.extra_inputs if x not in SUPPLIED_INPUTS]
+    if unsupported:
+        raise ValueError(
+            f"arena: losses entry {spec.name!r} needs the extra input "
+            f"{', '.join(map(repr, unsupported))}, which the arena cannot supply; it supplies "
+            f"{', '.join(map(repr, SUPPLIED_INPUTS))}"
+        )
+    try:
+        build_loss(spec, num_samples)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"arena: losses entry {spec.label!r}: {err}") from err
+
+
+def check_config(config: RunConfig) -> None:
+    """Raise ``ValueError`` naming the first bad key of ``config``."""
+    if config.dataset in LM_DATASETS:
+        _check_lm(config)
+        return _check_common(config)
+    if config.dataset not in DATASETS:
+        raise ValueError(
+            f"arena: dataset must be one of {', '.join(map(repr, (*DATASETS, *LM_DATASETS)))}, "
+            f"got {config.dataset!r}"
+        )
+    if config.model not in MODELS:
+        raise ValueError(
+            f"arena: model must be one of {', '.join(map(repr, MODELS))} for dataset "
+            f"{config.dataset!r}, got {config.model!r}"
+        )
+    if config.noise not in NOISE_KINDS:
+        raise ValueError(
+            f"arena: noise must be one of {', '.join(map(repr, NOISE_KINDS))}, "
+            f"got {config.noise!r}"
+        )
+    top = max_noise_rate(config.noise, DATASETS[config.dataset])
+    _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
+    _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
+    _check_common(config)
+
+
+def _check_common(config: RunConfig) -> None:
+    _check_float("lr", config.lr, 0.0, 10.0, high_open=False)
+    if config.lr == 0:
+        raise ValueError(f"arena: lr must be positive, got {config.lr!r}")
+    _check_float("weight_decay", config.weight_decay, 0.0, 1.0, high_open=False)
+    _check_int("seed", config.seed, 0)
+    _check_int("data_seed", config.data_seed, 0)
+    _check_int("num_samples", config.num_samples, 100)
+    _check_int("epochs", config.epochs, 1)
+    _check_int("batch_size", config.batch_size, 1)
+    _check_int("width", config.width, 1)
+
+
+def _check_lm(config: RunConfig) -> None:
+    """The language-model setting: a transformer, clean next-token targets."""
+    if config.model != "transformer":
+        raise ValueError(
+            f"arena: model must be 'transformer' for dataset {config.dataset!r}, "
+            f"got {config.model!r}"
+        )
+    if config.noise != "none" and config.noise_rate != 0:
+        raise ValueError(
+            f"arena: noise must be 'none' (or noise_rate 0) for dataset {config.dataset!r}, "
+            f"got noise={config.noise!r} with noise_rate={config.noise_rate!r}"
+        )
+    if config.imbalance != 1.0:
+        raise ValueError(
+            f"arena: imbalance must be 1 for dataset {config.dataset!r}, got {config.imbalance!r}"
+        )
+    if config.width % 2:
+        raise ValueError(f"arena: width must be even for the transformer, got {config.width!r}")
+
+def build_loss(spec: LossSpec, num_samples: int) -> nn.Module:
+    """``get_loss(name, **hp)``, adding the dataset size for losses that keep per-sample state
+    and take it as a constructor argument."""
+    info = loss_info(spec.name)
+    hp = spec.hp
+    if "sample_ids" in info.extra_inputs:
+        # Only through the registry's own hyperparameters; a module without one grows its
+        # state on first sight of an index (ALDR-KL does).
+        for name in _SIZE_ARGUMENTS:
+            if name in info.defaults and name not in hp:
+                hp[name] = num_samples
+                break
+    return get_loss(spec.name, **hp)

@@ -1,0 +1,61 @@
+"""Test-set measurements of one run: accuracy, ECE, NLL, macro-F1 and the reliability table.
+
+Calibration comes from :mod:`losslab.diagnostics.calibration` (15 equal-width bins, top label,
+Guo et al. 2017), so the arena and the diagnostics agree on what ECE means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..diagnostics.calibration import (
+    calibration_bins,
+    expected_calibration_error,
+    negative_log_likelihood,
+)
+
+N_BINS = 15
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    ece: float
+    nll: float
+    reliability: dict[str, list[float]]
+
+
+def evaluate(logits: Tensor, labels: Tensor) -> Evaluation:
+    """Accuracy, ECE, NLL and the reliability table of ``logits`` (N, C) against ``labels``.
+
+    Non-finite logits (a diverged run) give NaN calibration numbers rather than an error, so
+    the run is still recorded."""
+    accuracy = float((logits.argmax(1) == labels).float().mean())
+    if not bool(torch.isfinite(logits).all()):
+        nan = float("nan")
+        return Evaluation(accuracy, nan, nan, {"confidence": [], "accuracy": [], "count": []})
+    ece = float(expected_calibration_error(logits, labels, n_bins=N_BINS, from_logits=True))
+    nll = float(negative_log_likelihood(logits, labels, from_logits=True))
+    bins = calibration_bins(logits, labels, n_bins=N_BINS, from_logits=True)
+    table = {
+        "confidence": bins.confidence[0].tolist(),
+        "accuracy": bins.accuracy[0].tolist(),
+        "count": bins.count[0].tolist(),
+    }
+    return Evaluation(accuracy, ece, nll, table)
+
+
+def macro_f1(pred: Tensor, labels: Tensor, num_classes: int) -> float:
+    """Unweighted mean over classes of F1 = 2TP / (2TP + FP + FN); a class absent from both
+    predictions and labels is skipped."""
+    scores = []
+    for c in range(num_classes):
+        tp = int(((pred == c) & (labels == c)).sum())
+        fp = int(((pred == c) & (labels != c)).sum())
+        fn = int(((pred != c) & (labels == c)).sum())
+        if tp + fp + fn:
+            scores.append(2 * tp / (2 * tp + fp + fn))
+    return sum(scores) / len(scores) if scores else 0.0

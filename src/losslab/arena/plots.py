@@ -1,0 +1,133 @@
+"""The report's figures (matplotlib, Agg backend), each returned as PNG bytes.
+
+* accuracy (or any metric) against noise rate per loss, error bars = 95% t interval over seeds;
+* reliability diagrams per loss, bins pooled over seeds;
+* training curves (clean-test accuracy and noisy-train accuracy per epoch, mean over seeds).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .store import StoredRun  # noqa: E402
+from .summary import Cell, setting_of  # noqa: E402
+
+_LABELS = {
+    "test_acc": "clean-test accuracy",
+    "test_ece": "expected calibration error (15 bins)",
+    "test_macro_f1": "clean-test macro-F1",
+    "test_nll": "clean-test NLL",
+}
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def metric_vs_noise(cells: Sequence[Cell], metric: str, title: str) -> bytes:
+    """One line per loss: mean ``metric`` against noise rate with 95% CI error bars."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    losses = list(dict.fromkeys(c.loss for c in cells))
+    for loss in losses:
+        mine = sorted((c for c in cells if c.loss == loss), key=lambda c: c.noise_rate)
+        xs = [100 * c.noise_rate for c in mine]
+        ys = [c.mean(metric) for c in mine]
+        err = [0.0 if math.isnan(c.ci(metric)) else c.ci(metric) for c in mine]
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=loss)
+    ax.set_xlabel("training-label noise rate (%)")
+    ax.set_ylabel(_LABELS.get(metric, metric))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return _png(fig)
+
+
+def pooled_reliability(runs: Sequence[StoredRun]) -> tuple[list[float], list[float], list[float]]:
+    """Per-bin (confidence, accuracy, count) pooled over runs, weighting by bin counts."""
+    tables = [r.result["reliability"] for r in runs if r.result["reliability"]["count"]]
+    if not tables:
+        return [], [], []
+    n_bins = len(tables[0]["count"])
+    count = [sum(t["count"][b] for t in tables) for b in range(n_bins)]
+    conf = [
+        sum(t["confidence"][b] * t["count"][b] for t in tables) / count[b] if count[b] else 0.0
+        for b in range(n_bins)
+    ]
+    acc = [
+        sum(t["accuracy"][b] * t["count"][b] for t in tables) / count[b] if count[b] else 0.0
+        for b in range(n_bins)
+    ]
+    return conf, acc, count
+
+
+def reliability_grid(groups: Mapping[str, Sequence[StoredRun]], title: str) -> bytes:
+    """One reliability diagram per loss: bar = accuracy per confidence bin, diagonal = perfect
+    calibration, grey = share of samples in the bin."""
+    n = len(groups)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.9 * rows), squeeze=False)
+    for ax, (loss, runs) in zip(axes.flat, groups.items(), strict=False):
+        conf, acc, count = pooled_reliability(runs)
+        n_bins = len(count)
+        if n_bins:
+            width = 1.0 / n_bins
+            centers = [(b + 0.5) * width for b in range(n_bins)]
+            total = sum(count)
+            ax.bar(centers, [c / total for c in count], width=width, color="0.85", label="share")
+            ax.bar(centers, [a if k else 0.0 for a, k in zip(acc, count, strict=True)],
+                   width=width * 0.8, color="tab:blue", alpha=0.8, label="accuracy")
+            ax.plot([0, 1], [0, 1], "k--", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(loss, fontsize=9)
+        ax.set_xlabel("confidence", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def training_curves(groups: Mapping[str, Sequence[StoredRun]], title: str) -> bytes:
+    """Clean-test accuracy and accuracy on the (noisy) training labels per epoch, mean over
+    seeds: a rising train curve with a falling test curve is memorisation of the noise."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for loss, runs in groups.items():
+        for ax, key in ((left, "test_acc"), (right, "train_acc")):
+            curves = [r.result["curves"][key] for r in runs if r.result["curves"].get(key)]
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            mean = [sum(c[e] for c in curves) / len(curves) for e in range(length)]
+            ax.plot(range(1, length + 1), mean, label=loss)
+    left.set_title("clean-test accuracy", fontsize=9)
+    right.set_title("accuracy on the noisy training labels", fontsize=9)
+    for ax in (left, right):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def group_runs(runs: Sequence[StoredRun], setting: str, rate: float) -> dict[str, list[StoredRun]]:
+    """Runs of one (setting, noise rate), by loss label in first-seen order."""
+    out: dict[str, list[StoredRun]] = {}
+    for r in runs:
+        if setting_of(r.config) == setting and math.isclose(r.config.noise_rate, rate):
+            out.setdefault(r.config.loss.label, []).append(r)
+    return out

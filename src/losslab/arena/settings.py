@@ -1,0 +1,104 @@
+"""Sweep settings from presets, TOML files and command-line flags, merged in that order (later
+wins) and checked key by key.
+
+A settings mapping has the grid keys ``losses`` (names, ``"name:k=v"`` strings or tables
+``{name = "gce", q = 0.5}``), ``seeds`` (a count or a list), ``noise_rates``, the executor key
+``workers``, and any :class:`~losslab.arena.config.RunConfig` field (``dataset``, ``model``,
+``noise``, ``epochs``, ...). Unknown keys are rejected by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import LossSpec, RunConfig
+from .sweep import DEFAULT_LOSSES, Sweep
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+GRID_KEYS = ("losses", "seeds", "noise_rates", "workers", "preset")
+BASE_KEYS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("loss", "seed", "noise_rate")
+)
+KNOWN_KEYS = GRID_KEYS + BASE_KEYS
+
+
+def check_keys(settings: dict[str, Any], origin: str) -> None:
+    for key in settings:
+        if key not in KNOWN_KEYS:
+            raise ValueError(
+                f"arena: unknown configuration key {key!r} in {origin}; known keys: "
+                f"{', '.join(KNOWN_KEYS)}"
+            )
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a sweep file; a ``[sweep]`` table, if present, holds the settings."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"arena: config file {str(p)!r} does not exist")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"arena: config file {str(p)!r} is not valid TOML ({err})") from err
+    settings = data.get("sweep", data)
+    check_keys(settings, repr(str(p)))
+    return dict(settings)
+
+
+def _loss_spec(entry: Any, index: int) -> LossSpec:
+    if isinstance(entry, str):
+        return LossSpec.parse(entry)
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        hp = {k: v for k, v in entry.items() if k != "name"}
+        return LossSpec.of(entry["name"], hp)
+    raise ValueError(
+        f"arena: losses[{index}] must be a name, 'name:key=value' or a table with a 'name', "
+        f"got {entry!r}"
+    )
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"arena: seeds must be a positive count or a list, got {value!r}")
+        return tuple(range(value))
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in value
+    ):
+        return tuple(value)
+    raise ValueError(f"arena: seeds must be a positive count or a list of integers, got {value!r}")
+
+
+def _rates(value: Any) -> tuple[float, ...]:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"arena: noise_rates must be numbers, got {v!r}")
+    return tuple(float(v) for v in values)
+
+
+def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
+    """Build the sweep and the worker count from merged settings."""
+    check_keys(settings, "the settings")
+    losses = settings.get("losses", DEFAULT_LOSSES)
+    if isinstance(losses, str):
+        losses = [losses]
+    specs = tuple(_loss_spec(e, i) for i, e in enumerate(losses))
+    workers = settings.get("workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"arena: workers must be a positive integer, got {workers!r}")
+    base = {k: settings[k] for k in BASE_KEYS if k in settings}
+    sweep = Sweep(
+        losses=specs,
+        noise_rates=_rates(settings.get("noise_rates", 0.4)),
+        seeds=_seeds(settings.get("seeds", 2)),
+        base=base,
+    )
+    return sweep, workers

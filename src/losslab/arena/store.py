@@ -1,0 +1,128 @@
+"""The result store: one SQLite file (``runs.db``, WAL journal) with one row per finished run.
+
+A row is written in a single transaction only after its run has finished, keyed by
+:func:`losslab.arena.config.run_key` (a hash of the full config and the code version) with
+``INSERT OR IGNORE`` on the primary key. So a process killed at any moment loses only the runs
+in flight, a finished run is never rewritten or duplicated, and re-running a sweep skips the
+keys already present. Per-epoch curves and the reliability table live in the row's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+
+DB_NAME = "runs.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    code_version TEXT NOT NULL,
+    loss TEXT NOT NULL,
+    loss_label TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    model TEXT NOT NULL,
+    noise TEXT NOT NULL,
+    noise_rate REAL NOT NULL,
+    imbalance REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    test_acc REAL,
+    test_ece REAL,
+    config TEXT NOT NULL,
+    result TEXT NOT NULL,
+    finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    key: str
+    config: RunConfig
+    result: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = self.result["metrics"]
+        return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+class RunStore:
+    """Open (creating if needed) ``<directory>/runs.db``."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / DB_NAME
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def finished_keys(self) -> set[str]:
+        return {row[0] for row in self._conn.execute("SELECT key FROM runs")}
+
+    def add(self, key: str, code_version: str, config: RunConfig, result: dict[str, Any]) -> bool:
+        """Insert one finished run atomically; return False if the key was already stored."""
+        m = result["metrics"]
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                key,
+                code_version,
+                config.loss.name,
+                config.loss.label,
+                config.dataset,
+                config.model,
+                config.noise,
+                config.noise_rate,
+                config.imbalance,
+                config.seed,
+                _finite_or_none(m["test_acc"]),
+                _finite_or_none(m["test_ece"]),
+                json.dumps(config.to_dict(), sort_keys=True),
+                json.dumps(result),
+                time.time(),
+            ),
+        )
+        return cur.rowcount == 1
+
+    def runs(self, keys: Iterable[str] | None = None) -> list[StoredRun]:
+        rows = self._conn.execute("SELECT key, config, result FROM runs ORDER BY rowid").fetchall()
+        wanted = None if keys is None else set(keys)
+        return [
+            StoredRun(k, RunConfig.from_dict(json.loads(c)), json.loads(r))
+            for k, c, r in rows
+            if wanted is None or k in wanted
+        ]
+
+    def set_meta(self, name: str, value: Any) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, json.dumps(value, sort_keys=True))
+        )
+
+    def get_meta(self, name: str, default: Any = None) -> Any:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return default if row is None else json.loads(row[0])

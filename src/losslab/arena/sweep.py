@@ -1,0 +1,140 @@
+"""Sweeps: losses x noise rates x seeds over one base configuration, and their execution.
+
+:func:`check_sweep` validates everything (config keys, every loss through the registry) before
+any training. :func:`execute` skips runs already in the store, runs the rest in this process
+(``workers=1``) or in a process pool, and writes each result to the store the moment it
+arrives, so an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .config import LossSpec, RunConfig, check_config, check_loss, code_version, run_key
+from .store import RunStore
+from .train import run
+
+DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The grid of one sweep. ``base`` holds every :class:`RunConfig` field except ``loss``,
+    ``noise_rate`` and ``seed``, which the grid supplies."""
+
+    losses: tuple[LossSpec, ...]
+    noise_rates: tuple[float, ...] = (0.4,)
+    seeds: tuple[int, ...] = (0, 1)
+    base: dict[str, Any] = field(default_factory=dict)
+
+    def configs(self) -> list[RunConfig]:
+        """Every run, ordered seed-major so partial results cover all losses early."""
+        out = []
+        for seed in self.seeds:
+            for rate in self.noise_rates:
+                for loss in self.losses:
+                    out.append(RunConfig(loss=loss, seed=seed, noise_rate=rate, **self.base))
+        return out
+
+
+def check_sweep(sweep: Sweep) -> list[RunConfig]:
+    """Validate the whole sweep before any training; return its run configs."""
+    if not sweep.losses:
+        raise ValueError("arena: losses must name at least one loss, got none")
+    if not sweep.seeds:
+        raise ValueError("arena: seeds must hold at least one seed, got none")
+    if not sweep.noise_rates:
+        raise ValueError("arena: noise_rates must hold at least one rate, got none")
+    try:
+        configs = sweep.configs()
+    except TypeError as err:  # an unknown key in base
+        raise ValueError(f"arena: unknown configuration key ({err})") from err
+    for config in configs:
+        check_config(config)
+    for loss in dict.fromkeys(sweep.losses):
+        check_loss(loss, configs[0].num_samples)
+    return configs
+
+
+def _run_one(config: RunConfig) -> dict[str, Any]:
+    return run(config).to_dict()
+
+
+Callback = Callable[[RunConfig, dict[str, Any]], None]
+
+
+def execute(
+    configs: Sequence[RunConfig],
+    store: RunStore,
+    *,
+    workers: int = 1,
+    progress: bool = True,
+    on_result: Callback | None = None,
+) -> tuple[int, int]:
+    """Run every config whose key is not in ``store``; return (ran, skipped)."""
+    keys = [run_key(c) for c in configs]
+    done = store.finished_keys()
+    todo = [(k, c) for k, c in zip(keys, configs, strict=True) if k not in done]
+    # The same config listed twice runs once.
+    todo = list(dict(todo).items())
+    skipped = len(configs) - len(todo)
+    bar = _progress(len(configs), skipped, progress)
+
+    def finish(key: str, config: RunConfig, result: dict[str, Any]) -> None:
+        store.add(key, code_version(config.loss.name), config, result)
+        if on_result is not None:
+            on_result(config, result)
+        if bar is not None:
+            acc = result["metrics"]["test_acc"]
+            bar.set_postfix_str(f"{config.loss.label} seed={config.seed} acc={acc:.3f}")
+            bar.update(1)
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for key, config in todo:
+                finish(key, config, _run_one(config))
+        else:
+            _pool(todo, workers, finish)
+    finally:
+        if bar is not None:
+            bar.close()
+    return len(todo), skipped
+
+
+def _pool(
+    todo: list[tuple[str, RunConfig]],
+    workers: int,
+    finish: Callable[[str, RunConfig, dict[str, Any]], None],
+) -> None:
+    # "spawn": forking a process whose torch already started OpenMP threads can deadlock.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+        pending: dict[Future[dict[str, Any]], tuple[str, RunConfig]] = {
+            pool.submit(_run_one, config): (key, config) for key, config in todo
+        }
+        try:
+            while pending:
+                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in ready:
+                    key, config = pending.pop(fut)
+                    finish(key, config, fut.result())
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
+def _progress(total: int, skipped: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=skipped, unit="run", desc="arena", dynamic_ncols=True)
+
+
+def with_base(sweep: Sweep, **changes: Any) -> Sweep:
+    return replace(sweep, base={**sweep.base, **changes})

@@ -1,0 +1,140 @@
+"""One arena run: build data, model and loss from a :class:`RunConfig`, train, and measure.
+
+The loss comes only from the registry (``losslab.get_loss``). Losses whose record lists
+``extra_inputs=("sample_ids",)`` (ALDR-KL keeps a per-sample state) get the training-set index
+of every row of the batch. Training uses Adam with a one-cycle learning-rate schedule; the
+final model is evaluated on the clean test set (no early stopping on clean labels, which a
+practitioner with noisy labels would not have).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .._core.registry import loss_info
+from .config import RunConfig, build_loss
+from .data import LM_DATASETS, load_split, prepare
+from .metrics import evaluate, macro_f1
+from .models import build_model
+from .result import RunResult
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run(config: RunConfig, *, threads: int = 1) -> RunResult:
+    """Train and evaluate one configuration. Deterministic for a given config and thread count."""
+    with _threads(threads):
+        if config.dataset in LM_DATASETS:
+            from .lm import run_lm
+
+            return run_lm(config)
+        return _run(config)
+
+
+def _run(config: RunConfig) -> RunResult:
+    start = time.perf_counter()
+    split = load_split(config.dataset, config.num_samples, config.data_seed)
+    rng = np.random.default_rng([config.seed, 1])
+    data = prepare(
+        split,
+        noise=config.noise,
+        noise_rate=config.noise_rate,
+        imbalance=config.imbalance,
+        rng=rng,
+    )
+    x = torch.from_numpy(data.x_train)
+    y = torch.from_numpy(data.y_train)
+    x_test = torch.from_numpy(data.x_test)
+    y_test = torch.from_numpy(data.y_test)
+    n = len(y)
+
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, x.shape[-1], data.num_classes, config.width)
+    loss_fn = build_loss(config.loss, n)
+    wants_ids = "sample_ids" in loss_info(config.loss.name).extra_inputs
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+    )
+    gen = torch.Generator().manual_seed(config.seed)
+
+    curves: dict[str, list[float]] = {
+        "train_loss": [], "train_acc": [], "test_acc": [], "test_ece": []
+    }
+    diverged = False
+    for _ in range(config.epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        total, hits = 0.0, 0
+        for i in range(0, n, config.batch_size):
+            ids = order[i : i + config.batch_size]
+            logits = model(x[ids])
+            extra = {"sample_ids": ids} if wants_ids else {}
+            loss = loss_fn(logits, y[ids], **extra)
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(ids)
+            hits += int((logits.detach().argmax(1) == y[ids]).sum())
+        if diverged:
+            break
+        ev = evaluate(_predict(model, x_test), y_test)
+        curves["train_loss"].append(total / n)
+        curves["train_acc"].append(hits / n)
+        curves["test_acc"].append(ev.accuracy)
+        curves["test_ece"].append(ev.ece)
+
+    logits_test = _predict(model, x_test)
+    ev = evaluate(logits_test, y_test)
+    train_pred = _predict(model, x).argmax(1)
+    flipped = y != torch.from_numpy(data.y_train_clean)
+    metrics = {
+        "test_acc": ev.accuracy,
+        "test_ece": ev.ece,
+        "test_nll": ev.nll,
+        "test_macro_f1": macro_f1(logits_test.argmax(1), y_test, data.num_classes),
+        "train_clean_acc": _mean(train_pred == torch.from_numpy(data.y_train_clean)),
+        # Share of the mislabelled training samples the model predicts with their wrong label:
+        # how much label noise was memorised.
+        "noise_memorised": _mean((train_pred == y)[flipped]) if bool(flipped.any()) else 0.0,
+        "observed_noise_rate": _mean(flipped),
+    }
+    return RunResult(
+        metrics=metrics,
+        curves=curves,
+        reliability=ev.reliability,
+        seconds=time.perf_counter() - start,
+        diverged=diverged,
+        extra={"train_size": n},
+    )
+
+
+def _mean(mask: Tensor) -> float:
+    return float(mask.float().mean()) if mask.numel() else 0.0
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: Tensor) -> Tensor:
+    model.eval()
+    out: Tensor = model(x)
+    return out

@@ -1,0 +1,87 @@
+"""The shared path of batch-level (set) logit losses: losses that couple the rows of a batch,
+such as set-level Dice or a soft confusion matrix, so that they are not means of per-row terms.
+
+A loss supplies ``batch(z, y, class_weight) -> ()``: the batch loss computed from the (K, C)
+logits and (K,) class indices of the kept rows (K >= 1). Losses defined per class use
+:func:`mean_over_classes`, which combines per-class values ``d_c`` into
+``L = sum_c w_c d_c / sum_c w_c`` (plain mean without ``weight``). This module validates
+inputs exactly like :func:`losslab._core.logit_loss.logit_loss` and drops ignored rows.
+
+Reductions follow the per-row identities ``none.sum() == sum`` and ``none.mean() == mean``
+over the kept rows:
+
+* ``mean`` returns ``L``;
+* ``sum`` returns ``K * L`` (K kept rows), so that ``sum / K == mean`` as for per-row losses;
+* ``none`` returns ``L`` at every kept position and 0 at ignored ones, in the target's shape.
+
+An empty or fully ignored batch gives 0 with zero gradients under every reduction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .._core.logit_loss import compute_dtype
+from .._core.validation import (
+    check_class_weight,
+    check_ignore_index,
+    check_index_target,
+    check_reduction,
+    check_tensor,
+    expected_target_shape,
+    flatten_logits,
+)
+
+PerClass = Callable[[Tensor, Tensor], Tensor]
+BatchLoss = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+def weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
+    """sum w v / sum w (plain mean without weights); 0 when all weights are 0."""
+    if weights is None:
+        return values.mean()
+    total = weights.sum()
+    return (values * weights).sum() / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def mean_over_classes(per_class: PerClass) -> BatchLoss:
+    """Batch loss from per-class values (C,), weighted by the class weights."""
+
+    def batch(z: Tensor, y: Tensor, class_weight: Tensor | None) -> Tensor:
+        return weighted_mean(per_class(z, y), class_weight)
+
+    return batch
+
+
+def batch_level_loss(
+    fn: str,
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    batch: BatchLoss,
+) -> Tensor:
+    """Apply a batch-level loss over the kept rows of a batch; see the module docstring."""
+    reduction = check_reduction(fn, reduction)
+    ignore_index = check_ignore_index(fn, ignore_index)
+    check_tensor(fn, "target", target)
+    z, num_classes = flatten_logits(fn, input)
+    z = z.to(compute_dtype(z))
+    class_weight = check_class_weight(fn, weight, num_classes, z)
+    y = check_index_target(fn, input, target, ignore_index)
+    kept_mask = y != ignore_index
+    z_kept, y_kept = z[kept_mask], y[kept_mask]
+    count = y_kept.shape[0]
+    # An empty batch stays connected to the graph so that backward() gives zero gradients.
+    loss = z_kept.sum() * 0.0 if count == 0 else batch(z_kept, y_kept, class_weight)
+    if reduction == "mean":
+        return loss
+    if reduction == "sum":
+        return loss * count
+    full = loss.expand(kept_mask.shape[0]) * kept_mask.to(loss.dtype)
+    return full.reshape(expected_target_shape(input))

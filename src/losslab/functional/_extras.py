@@ -1,0 +1,52 @@
+"""Row-aligned extra inputs of logit losses (teacher logits, aspect logits, second views).
+
+An extra input has the layout of ``input``: (N, Q) or (N, Q, d1, ...) with the same N and
+spatial dims, Q its own width. Inside a per-row function (called by
+:func:`losslab._core.logit_loss.logit_loss` after it validated ``input`` and ``target``) it is
+flattened like the logits and subset to the kept rows, so that it stays aligned with them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .._core.validation import check_tensor
+
+
+def aligned_rows(
+    fn: str,
+    name: str,
+    extra: object,
+    input: Tensor,
+    target: Tensor,
+    ignore_index: int,
+    *,
+    width: int | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Return ``extra`` as (K, Q) rows aligned with the kept rows of ``input``.
+
+    ``width`` (if given) is the required Q, e.g. the number of classes for teacher logits.
+    """
+    e = check_tensor(fn, name, extra)
+    spatial = tuple(input.shape[2:])
+    if (
+        e.dim() != input.dim()
+        or e.shape[0] != input.shape[0]
+        or tuple(e.shape[2:]) != spatial
+        or (width is not None and e.shape[1] != width)
+    ):
+        q = "Q" if width is None else str(width)
+        want = (input.shape[0], q, *spatial)
+        raise ValueError(
+            f"{fn}: {name} must have shape ({', '.join(map(str, want))}) aligned with input "
+            f"of shape {tuple(input.shape)}, got {tuple(e.shape)}"
+        )
+    if not e.is_floating_point():
+        raise TypeError(f"{fn}: {name} must be a floating-point tensor, got dtype {e.dtype}")
+    flat = e.movedim(1, -1).reshape(-1, e.shape[1]) if e.dim() > 2 else e
+    kept = target.reshape(-1) != ignore_index
+    if not bool(kept.all()):
+        flat = flat[kept]
+    return flat if dtype is None else flat.to(dtype)

@@ -1,0 +1,44 @@
+"""log(1 - p) from logits, exact where p -> 1 and cheap where it is not.
+
+For p < 1/2, log1p(-p) is accurate. For p >= 1/2 (only the arg-max class of a row can be
+there) the complement sum_{k != c} p_k is computed as a logsumexp with class c masked out —
+exact even when p rounds to 1, so losses built on (1 - p) stay finite and differentiable at
+any logit scale. The masked logsumexp runs only on the rows that need it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_HALF = -math.log(2.0)
+
+
+def _masked_complement(z: Tensor, idx: Tensor) -> Tensor:
+    """log sum_{k != idx} softmax(z)_k for (R, C) logits and (R,) class indices."""
+    masked = z.scatter(1, idx.unsqueeze(1), float("-inf"))
+    return torch.logsumexp(masked, dim=1) - torch.logsumexp(z, dim=1)
+
+
+def log1m_prob_at(z: Tensor, idx: Tensor, log_p: Tensor) -> Tensor:
+    """log(1 - p_idx) per row, given log p_idx; z (K, C) with C >= 2, idx and log_p (K,)."""
+    high = log_p >= _HALF
+    # The where-guard keeps log1p(-1) = -inf out of the gradient of rows that use the mask.
+    out = torch.log1p(-torch.exp(torch.where(high, torch.full_like(log_p, -1.0), log_p)))
+    if bool(high.any()):
+        rows = high.nonzero().squeeze(1)
+        exact = _masked_complement(z[rows], idx[rows])
+        out = out.index_put((rows,), exact)
+    return out
+
+
+def log1m_softmax(z: Tensor, p: Tensor) -> Tensor:
+    """log(1 - softmax(z)) for every class; z and p = softmax(z) of shape (K, C), C >= 2."""
+    top = p.argmax(dim=1)
+    top_p = p.gather(1, top.unsqueeze(1)).squeeze(1)
+    # Every class but the arg-max has p <= 1/2 or 1 - p >= p_max >= 1/C: log1p is accurate.
+    rest = torch.log1p(-p.scatter(1, top.unsqueeze(1), 0.0))
+    top_value = log1m_prob_at(z, top, torch.log(top_p))
+    return rest.scatter(1, top.unsqueeze(1), top_value.unsqueeze(1))

@@ -1,0 +1,343 @@
+r"""Consistency losses between two predictions of unlabelled data: symmetric CE to a teacher
+(RMT), LegoGCD's local entropy regulariser (LER) and dual-view KL (DKL), TraCoCo's cross-model
+confident binary CE (CBC).
+
+These losses use no labels: ``target`` only marks ignored rows (``ignore_index``) and selects
+the class weight ``w_y`` of a row; pass any valid class (e.g. zeros) otherwise. Second
+predictions are row-aligned extra inputs shaped like ``input``; a ``teacher_logits`` input is
+detached, a ``view_logits`` input (another view through the same student) is not.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .._core.logit_loss import logit_loss
+from .._core.validation import check_choice, check_number, check_tensor
+from ._batch_level import batch_level_loss, weighted_mean
+from ._extras import aligned_rows
+from ._logprob import log1m_prob_at, log1m_softmax
+
+
+def sce_consistency(
+    input: Tensor,
+    target: Tensor,
+    *,
+    teacher_logits: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Symmetric cross-entropy between student and teacher predictions (Robust Mean Teacher).
+
+    .. math::
+
+        \mathrm{SCE}(z_s, z_t) = -\tfrac12\sum_c p_{t,c}\log p_{s,c}
+                                 -\tfrac12\sum_c p_{s,c}\log p_{t,c}
+
+    RMT's student–teacher loss averages it over the clean and the augmented student view,
+    ``0.5 * sce_consistency(z_s(x), ., teacher_logits=z_t(x)) + 0.5 * sce_consistency(z_s(x~), ...)``
+    (the official ``symmetric_entropy``'s four ¼ terms). The teacher is detached.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> zs, zt = torch.tensor([[1.0, 0.0, -1.0]]), torch.tensor([[0.5, 0.5, 0.0]])
+        >>> round(LF.sce_consistency(zs, torch.tensor([0]), teacher_logits=zt).item(), 6)
+        1.129843
+
+    Reference: Döbler, Marsden, Yang, *Robust Mean Teacher for Continual and Gradual Test-Time
+    Adaptation*, CVPR 2023 (arXiv 2211.13081); mariodoebler/test-time-adaptation.
+    """
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        t = aligned_rows(
+            "sce_consistency",
+            "teacher_logits",
+            teacher_logits,
+            input,
+            target,
+            ignore_index,
+            width=z.shape[1],
+            dtype=z.dtype,
+        ).detach()
+        log_ps, log_pt = torch.log_softmax(z, 1), torch.log_softmax(t, 1)
+        return -0.5 * (log_pt.exp() * log_ps).sum(1) - 0.5 * (log_ps.exp() * log_pt).sum(1)
+
+    return logit_loss(
+        "sce_consistency",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        rows=rows,
+    )
+
+
+def _check_ler(
+    *,
+    prior: Tensor | None,
+    num_known: int | None,
+    threshold: float,
+    selection_temperature: float,
+    temperature: float,
+    adjustment: float,
+) -> None:
+    fn = "ler"
+    if prior is not None:
+        check_tensor(fn, "prior", prior)
+        if prior.dim() != 1 or bool((prior < 0).any()) or not bool(torch.isfinite(prior).all()):
+            raise ValueError(f"{fn}: prior must be a finite non-negative (C,) vector")
+    if num_known is not None and (
+        isinstance(num_known, bool) or not isinstance(num_known, int) or num_known < 0
+    ):
+        raise ValueError(f"{fn}: num_known must be None or an int >= 0, got {num_known!r}")
+    check_number(fn, "threshold", threshold, low=0.0, high=1.0)
+    check_number(fn, "selection_temperature", selection_temperature, low=0.0, low_open=True)
+    check_number(fn, "temperature", temperature, low=0.0, low_open=True)
+    check_number(fn, "adjustment", adjustment)
+
+
+def ler(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    prior: Tensor | None = None,
+    num_known: int | None = None,
+    threshold: float = 0.7,
+    selection_temperature: float = 0.1,
+    temperature: float = 0.05,
+    adjustment: float = 0.4,
+) -> Tensor:
+    r"""Local entropy regularisation (LegoGCD): sharpen confident predictions of known classes
+    on unlabelled data against a logit-adjusted copy of themselves.
+
+    .. math::
+
+        o_i = 1\big[\max_k \mathrm{softmax}(z_i/\tau_s)_k \ge \delta\big]\,
+              1\big[\arg\max_k z_{ik} < |Y_l|\big],\qquad
+        \ell_i = -o_i\sum_k \mathrm{softmax}(z_i/\tau_o)_k\,
+                 \log\mathrm{softmax}(z_i/\tau_o + \lambda\log\hat q)_k
+
+    as in the official ``train.py``: the target softmax(z/τ_o) is **not** detached; q̂ is the
+    EMA of the mean prediction (``prior``; uniform when None, clamped at 1e-8 before the log —
+    update it yourself: q̂ ← 0.999 q̂ + 0.001 mean softmax(z)). Known classes are the first
+    ``num_known`` (all when None). Defaults: δ = 0.7, τ_s = 0.1, τ_o = 0.05, λ = 0.4; the code
+    weighs the term by β = 2 outside the loss. Pass unlabelled rows (the code averages over
+    all 2B views, zeros included, which ``reduction="mean"`` does).
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> z = torch.tensor([[0.6, 0.45, 0.1, 0.0]])
+        >>> q = torch.tensor([0.4, 0.3, 0.2, 0.1])
+        >>> round(LF.ler(z, torch.tensor([0]), prior=q, num_known=2).item(), 6)
+        0.191701
+
+    Reference: Cao, Zheng, Wang, Yang, *Solving the Catastrophic Forgetting Problem in
+    Generalized Category Discovery*, CVPR 2024; official code Cliffia123/LegoGCD.
+    """
+    _check_ler(
+        prior=prior,
+        num_known=num_known,
+        threshold=threshold,
+        selection_temperature=selection_temperature,
+        temperature=temperature,
+        adjustment=adjustment,
+    )
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        c = z.shape[1]
+        if prior is not None and prior.shape[0] != c:
+            raise ValueError(f"ler: prior must have shape ({c},), got {tuple(prior.shape)}")
+        q = (
+            torch.full((c,), 1.0 / c, dtype=z.dtype, device=z.device)
+            if prior is None
+            else prior.to(device=z.device, dtype=z.dtype)
+        )
+        with torch.no_grad():
+            top_p, pred = torch.softmax(z / selection_temperature, 1).max(1)
+            known = pred < (c if num_known is None else num_known)
+            selected = ((top_p >= threshold) & known).to(z.dtype)
+        zt = z / temperature
+        adjusted = torch.log_softmax(zt + adjustment * torch.log(q.clamp_min(1e-8)), 1)
+        return -selected * (torch.softmax(zt, 1) * adjusted).sum(1)
+
+    return logit_loss(
+        "ler",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        rows=rows,
+    )
+
+
+def _check_dkl(*, temperature: float) -> None:
+    check_number("dkl", "temperature", temperature, low=0.0, low_open=True)
+
+
+def dkl(
+    input: Tensor,
+    target: Tensor,
+    *,
+    view_logits: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    temperature: float = 0.1,
+) -> Tensor:
+    r"""Dual-view KL (LegoGCD): KL between the predictions of two augmented views.
+
+    .. math:: \ell_i = \sum_k p_k(x_i)\log\frac{p_k(x_i)}{p_k(x'_i)},\qquad
+              p = \mathrm{softmax}(z/\tau)
+
+    ``input`` is the first view, ``view_logits`` the second (both student outputs, both get
+    gradients). The paper describes DKL but the released ``train.py`` lacks it: the direction
+    (first view as the reference distribution) and τ = 0.1 (the classifier's temperature) are
+    our reading [unverified]; swap the arguments for the other direction.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> z = torch.tensor([[0.9, 0.1, 0.0, 0.2], [0.1, 0.2, 0.8, 0.0]])
+        >>> v = torch.tensor([[0.8, 0.2, 0.0, 0.1], [0.2, 0.1, 0.7, 0.1]])
+        >>> round(LF.dkl(z, torch.tensor([0, 0]), view_logits=v).item(), 7)
+        0.0034895
+
+    Reference: Cao et al., CVPR 2024 (LegoGCD), Eq. 11–12.
+    """
+    _check_dkl(temperature=temperature)
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        v = aligned_rows(
+            "dkl",
+            "view_logits",
+            view_logits,
+            input,
+            target,
+            ignore_index,
+            width=z.shape[1],
+            dtype=z.dtype,
+        )
+        log_p, log_q = torch.log_softmax(z / temperature, 1), torch.log_softmax(v / temperature, 1)
+        return (log_p.exp() * (log_p - log_q)).sum(1)
+
+    return logit_loss(
+        "dkl",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        rows=rows,
+    )
+
+
+def _check_cbc(*, positive_threshold: float, negative_threshold: float, negatives: str) -> None:
+    check_number("cbc", "positive_threshold", positive_threshold, low=0.0, high=1.0)
+    check_number("cbc", "negative_threshold", negative_threshold, low=0.0, high=1.0)
+    check_choice("cbc", "negatives", negatives, ("argmin", "all"))
+
+
+def cbc(
+    input: Tensor,
+    target: Tensor,
+    *,
+    teacher_logits: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    positive_threshold: float = 0.65,
+    negative_threshold: float = 0.1,
+    negatives: str = "argmin",
+) -> Tensor:
+    r"""Cross-model confident binary CE (TraCoCo): confident pseudo-label CE plus a
+    complementary-label term, each averaged over its own confident set.
+
+    .. math::
+
+        \tilde p = \mathrm{softmax}(u),\ w^+_i = \max_c\tilde p_{ic},\ \tilde y_i = \arg\max_c
+        \tilde p_{ic},\ w^-_i = \min_c \tilde p_{ic},\ \bar c_i = \arg\min_c \tilde p_{ic}
+
+        L = \mathrm{mean}_{w^+_i \ge \gamma^+}\big[-w^+_i\log p_{i\tilde y_i}\big]
+          + \mathrm{mean}_{w^-_i < \gamma^-}\big[-w^-_i\log(1 - p_{i\bar c_i})\big]
+
+    with p = softmax(input), u the other network's ``teacher_logits`` (detached), each term 0
+    when its set is empty. Thresholds are the training calls' γ⁺ = 0.65, γ⁻ = 0.1. For two
+    classes c̄ = 1 − ỹ; for C > 2 ``negatives="argmin"`` uses the least likely class and
+    ``"all"`` sums the term over every class but ỹ (the official multi-class path is buggy, so
+    the C > 2 intent is unverified). log(1 − p) is computed exactly from the logits (the code
+    clamps 1 − p at 1e-6). The sets couple rows: batch-level reductions. With class weights,
+    rows are weighted by w_y of the given target in both means.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> v = torch.tensor([[2.0, -1.0], [0.2, 0.1], [-0.5, 1.5]])
+        >>> u = torch.tensor([[1.5, -1.5], [0.1, 0.0], [-2.0, 1.0]])
+        >>> round(LF.cbc(v, torch.zeros(3, dtype=torch.long), teacher_logits=u).item(), 6)
+        0.087758
+
+    Reference: Liu et al., *Translation Consistent Semi-supervised Segmentation for 3D Medical
+    Images* (TraCoCo), 2022 (arXiv 2203.14523); yyliu01/TraCoCo ``semi_crc_loss``.
+    """
+    _check_cbc(
+        positive_threshold=positive_threshold,
+        negative_threshold=negative_threshold,
+        negatives=negatives,
+    )
+
+    def batch(z: Tensor, y: Tensor, class_weight: Tensor | None) -> Tensor:
+        u = aligned_rows(
+            "cbc",
+            "teacher_logits",
+            teacher_logits,
+            input,
+            target,
+            ignore_index,
+            width=z.shape[1],
+            dtype=z.dtype,
+        ).detach()
+        pt = torch.softmax(u, 1)
+        w_pos, y_tilde = pt.max(1)
+        w_neg, c_bar = pt.min(1)
+        logp = torch.log_softmax(z, 1)
+        pos = -w_pos * logp.gather(1, y_tilde.unsqueeze(1)).squeeze(1)
+        if z.shape[1] == 1:  # p = 1: no complementary class, no negative term
+            return weighted_mean(
+                pos,
+                (class_weight[y] if class_weight is not None else 1.0)
+                * (w_pos >= positive_threshold).to(z.dtype),
+            )
+        if z.shape[1] == 2:  # ties aside, argmin is 1 - argmax; make it exact
+            c_bar = 1 - y_tilde
+        if negatives == "argmin" or z.shape[1] == 2:
+            lp_bar = logp.gather(1, c_bar.unsqueeze(1)).squeeze(1)
+            neg_log = log1m_prob_at(z, c_bar, lp_bar)
+        else:
+            log1m = log1m_softmax(z, logp.exp())
+            not_pseudo = torch.ones_like(z, dtype=torch.bool).scatter_(
+                1, y_tilde.unsqueeze(1), False
+            )
+            neg_log = torch.where(not_pseudo, log1m, 0.0).sum(1)
+        neg = -w_neg * neg_log
+        rw = class_weight[y] if class_weight is not None else torch.ones_like(pos)
+        pos_mask = (w_pos >= positive_threshold).to(z.dtype)
+        neg_mask = (w_neg < negative_threshold).to(z.dtype)
+        return weighted_mean(pos, rw * pos_mask) + weighted_mean(neg, rw * neg_mask)
+
+    return batch_level_loss(
+        "cbc",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        batch=batch,
+    )
+
+
+__all__ = ["cbc", "dkl", "ler", "sce_consistency"]

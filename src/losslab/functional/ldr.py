@@ -1,0 +1,306 @@
+"""Label-distributionally robust losses: LDR-KL and its adaptive form ALDR-KL (spec A§3).
+
+LDR-KL is the worst case, over label distributions π within a KL ball around uniform, of the
+margin-shifted logit differences; its closed form is a temperature-λ log-mean-exp. ALDR-KL
+also maximises over a per-sample λ with a quadratic prior around λ₀, which the official code
+does by one block-coordinate step per visit of a sample; :class:`losslab.nn.ALDRKL` keeps that
+per-sample λ, the functions here compute one step from a given previous λ.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .._core.logit_loss import logit_loss
+from .._core.validation import (
+    check_choice,
+    check_ignore_index,
+    check_index_target,
+    check_number,
+    check_tensor,
+    flatten_logits,
+)
+
+NORMALIZATIONS = ("none", "softplus_mean", "l1_mean")
+
+# Below this logit, log(softplus(z)) = z - e^z/2 + ... equals z to double precision.
+_LOG_SOFTPLUS_LINEAR_BELOW = -40.0
+# Smoothing the official ALDR code adds to π̂ before the KL (keeps log π̂ finite).
+_ALDR_PI_SMOOTHING = 1e-5
+
+
+def _log_softplus(z: Tensor) -> Tensor:
+    """log(softplus(z)) without underflow to -inf for very negative z."""
+    safe = z.clamp(min=_LOG_SOFTPLUS_LINEAR_BELOW)
+    return torch.where(
+        z < _LOG_SOFTPLUS_LINEAR_BELOW, z, torch.log(torch.nn.functional.softplus(safe))
+    )
+
+
+def normalize_scores(z: Tensor, mode: str) -> Tensor:
+    """The official LDR code's optional logit transforms, row-wise on (K, C) logits.
+
+    * ``"none"``: unchanged.
+    * ``"softplus_mean"``: ``softplus(z) / mean_k softplus(z_k)`` (non-negative, mean 1; the
+      ``LDRLoss_V1`` transform and ALDR's ``softplus=True`` path). Computed in log space so that
+      rows of very negative logits stay finite.
+    * ``"l1_mean"``: ``z / mean_k |z_k|`` (ALDR's default path); an all-zero row stays zero.
+    """
+    if mode == "none":
+        return z
+    if mode == "softplus_mean":
+        log_sp = _log_softplus(z)
+        log_mean = torch.logsumexp(log_sp, dim=1, keepdim=True) - math.log(z.shape[1])
+        return torch.exp(log_sp - log_mean)
+    scale = z.abs().mean(dim=1, keepdim=True)
+    return z / torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def _ldr_rows(z: Tensor, y: Tensor, margin: float, lam: Tensor | float) -> Tensor:
+    """λ·log mean_k exp(d_k/λ) with d_k = z_k - z_y + margin·[k≠y]; λ scalar or (K,)."""
+    num_classes = z.shape[1]
+    not_target = torch.ones_like(z).scatter(1, y.unsqueeze(1), 0.0)
+    d = z - z.gather(1, y.unsqueeze(1)) + margin * not_target
+    lam_col = lam.unsqueeze(1) if isinstance(lam, Tensor) else lam
+    log_mean = torch.logsumexp(d / lam_col, dim=1) - math.log(num_classes)
+    return lam * log_mean
+
+
+def _check_ldr_kl(*, lam: float, margin: float, normalize: str) -> None:
+    check_number("ldr_kl", "lam", lam, low=0.0, low_open=True)
+    check_number("ldr_kl", "margin", margin, low=0.0)
+    check_choice("ldr_kl", "normalize", normalize, NORMALIZATIONS)
+
+
+def ldr_kl(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    lam: float = 10.0,
+    margin: float = 0.1,
+    normalize: str = "none",
+) -> Tensor:
+    r"""LDR-KL loss of Zhu, Ying & Yang: a KL-regularised worst case over label distributions.
+
+    .. math::
+
+        d_k = z_k - z_y + c\,[k\ne y],\qquad
+        \ell = \max_{\pi\in\Delta}\ \sum_k \pi_k d_k - \lambda\,\mathrm{KL}(\pi\,\|\,u)
+             = \lambda \log\Big(\frac1C \sum_k e^{d_k/\lambda}\Big)
+
+    λ → 0 gives the Crammer–Singer hinge ``max(0, max_{k≠y} c + z_k - z_y)``; λ → ∞ gives
+    ``mean_k d_k``; c = 0, λ = 1 gives ``CE - log C``. The gradient is
+    ``softmax(d/λ) - e_y``, bounded entrywise by 1. Values can be negative.
+    ``normalize="softplus_mean"`` applies the official code's transform
+    ``z ← softplus(z)/mean(softplus(z))`` first (bounded, non-negative scores, as the paper
+    motivates; it removes shift invariance); ``"l1_mean"`` divides by ``mean|z|``.
+
+    Args:
+        input: logits (N, C) or (N, C, d1, ...).
+        target: class indices (N,) or (N, d1, ...).
+        weight, ignore_index, reduction: as in :func:`losslab.functional.cross_entropy`.
+        lam: λ > 0, the DRO temperature (official experiments: 10).
+        margin: c ≥ 0 (official experiments: 0.1; the code's class default is 2).
+        normalize: ``"none"`` | ``"softplus_mean"`` | ``"l1_mean"``.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> z, y = torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0])
+        >>> round(LF.ldr_kl(z, y, lam=1.0, margin=2.0).item(), 6)
+        0.452832
+
+    Reference: Zhu, Ying, Yang, *Label Distributionally Robust Losses for Multi-class
+    Classification: Consistency, Robustness and Adaptivity*, ICML 2023 (arXiv 2112.14869).
+    """
+    _check_ldr_kl(lam=lam, margin=margin, normalize=normalize)
+    lam_f, c = float(lam), float(margin)
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        return _ldr_rows(normalize_scores(z, normalize), y, c, lam_f)
+
+    return logit_loss("ldr_kl", input, target, weight=weight, ignore_index=ignore_index,
+                      reduction=reduction, rows=rows)
+
+
+def _check_aldr_kl(*, lam0: float, alpha: float, margin: float, normalize: str) -> None:
+    check_number("aldr_kl", "lam0", lam0, low=0.0, low_open=True)
+    check_number("aldr_kl", "alpha", alpha, low=1.0, low_open=True)
+    check_number("aldr_kl", "margin", margin, low=0.0)
+    check_choice("aldr_kl", "normalize", normalize, NORMALIZATIONS)
+
+
+def _aldr_rows(
+    z: Tensor, y: Tensor, lam_prev: Tensor, *, lam0: float, alpha: float, margin: float
+) -> tuple[Tensor, Tensor]:
+    """One ALDR step on (K, C) normalised logits: returns (loss rows, new λ rows)."""
+    num_classes = z.shape[1]
+    if num_classes == 1:  # KL(π‖u) = 0 and log C = 0: λ stays at λ₀, the loss is 0.
+        return z.sum(dim=1) * 0.0, torch.full_like(lam_prev, lam0)
+    log_c = math.log(num_classes)
+    with torch.no_grad():
+        pi = torch.softmax(z / lam_prev.unsqueeze(1), dim=1) + _ALDR_PI_SMOOTHING
+        pi = pi / pi.sum(dim=1, keepdim=True)
+        kl = (pi * torch.log(num_classes * pi)).sum(dim=1)
+        lam_new = lam0 - lam0 * kl / (alpha * log_c)
+        penalty = alpha * log_c / (2.0 * lam0) * (lam_new - lam0).square()
+    return _ldr_rows(z, y, margin, lam_new) - penalty, lam_new
+
+
+def aldr_kl_step(
+    input: Tensor,
+    target: Tensor,
+    lam_prev: Tensor | None = None,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    lam0: float = 10.0,
+    alpha: float = 2.0,
+    margin: float = 0.1,
+    normalize: str = "none",
+) -> tuple[Tensor, Tensor]:
+    """One ALDR-KL step from the previous per-sample λ; returns ``(loss, new λ)``.
+
+    ``lam_prev`` has the target's shape (one λ per target position; ``None`` means the first
+    visit, λ₀ everywhere). The returned λ has the same shape, is detached, and equals
+    ``lam_prev`` at ignored positions. See :func:`aldr_kl` for the formula; the stateful
+    module :class:`losslab.nn.ALDRKL` stores the returned λ per sample id.
+    """
+    fn = "aldr_kl"
+    _check_aldr_kl(lam0=lam0, alpha=alpha, margin=margin, normalize=normalize)
+    check_tensor(fn, "target", target)
+    if lam_prev is None:
+        prev = torch.full((target.numel(),), float(lam0), device=target.device)
+    else:
+        check_tensor(fn, "lam_prev", lam_prev)
+        if tuple(lam_prev.shape) != tuple(target.shape):
+            raise ValueError(f"{fn}: lam_prev must have the target's shape "
+                             f"{tuple(target.shape)}, got {tuple(lam_prev.shape)}")
+        if not bool((lam_prev > 0).all()):
+            raise ValueError(f"{fn}: lam_prev must be positive, got min {lam_prev.min().item()}")
+        prev = lam_prev.detach().reshape(-1)
+    new_lam = prev.clone()
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        # logit_loss drops ignored rows before calling us; select the same rows of λ.
+        kept = target.reshape(-1) != ignore_index
+        lam_rows = prev[kept].to(z.dtype)
+        loss, lam = _aldr_rows(normalize_scores(z, normalize), y, lam_rows, lam0=float(lam0),
+                               alpha=float(alpha), margin=float(margin))
+        new_lam[kept] = lam.to(new_lam.dtype)
+        return loss
+
+    loss = logit_loss(fn, input, target, weight=weight, ignore_index=ignore_index,
+                      reduction=reduction, rows=rows)
+    return loss, new_lam.reshape(target.shape)
+
+
+def _check_sample_ids(fn: str, sample_ids: object, target: Tensor, size: int | None) -> Tensor:
+    ids = check_tensor(fn, "sample_ids", sample_ids)
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise TypeError(f"{fn}: sample_ids must be an integer tensor, got dtype {ids.dtype}")
+    if tuple(ids.shape) != tuple(target.shape):
+        raise ValueError(f"{fn}: sample_ids must have the target's shape {tuple(target.shape)}, "
+                         f"got {tuple(ids.shape)}")
+    if ids.numel() > 0:
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or (size is not None and high >= size):
+            bound = "inf)" if size is None else f"{size - 1}]"
+            raise ValueError(f"{fn}: sample_ids must lie in [0, {bound}, got range "
+                             f"[{low}, {high}]")
+    return ids.long()
+
+
+def aldr_kl(
+    input: Tensor,
+    target: Tensor,
+    sample_ids: Tensor | None = None,
+    lam_state: Tensor | None = None,
+    update_state: bool = True,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    lam0: float = 10.0,
+    alpha: float = 2.0,
+    margin: float = 0.1,
+    normalize: str = "none",
+) -> Tensor:
+    r"""ALDR-KL loss of Zhu, Ying & Yang: LDR-KL with a per-sample adaptive λ (first visit: λ₀).
+
+    .. math::
+
+        \hat\pi = \mathrm{renorm}\big(\mathrm{softmax}(z/\lambda_{old}) + 10^{-5}\big),\quad
+        \lambda = \lambda_0\Big(1 - \frac{\mathrm{KL}(\hat\pi\,\|\,u)}{\alpha\log C}\Big),
+
+        \ell = \mathrm{LDR\text{-}KL}_{c,\lambda}(z, y)
+               - \frac{\alpha \log C}{2\lambda_0}(\lambda - \lambda_0)^2
+
+    λ lies in [λ₀(1 - 1/α), λ₀], so α > 1. As in the official code λ is computed without
+    gradient (block-coordinate ascent: the z-gradient is the LDR-KL gradient at fixed λ, so it
+    is *not* the derivative of the value through λ; a finite-difference check of the value
+    differs by the dλ/dz term, about 2e-5 at λ₀ = 10 and 3e-2 at λ₀ = 1 on unit-scale logits).
+
+    State, like the running statistics of ``F.batch_norm``: with ``lam_state`` (a (N_data,)
+    tensor of every sample's λ, initialised to λ₀) and ``sample_ids`` (the target's shape,
+    indices into it), ``λ_old = lam_state[sample_ids]`` and, if ``update_state``, the new λ
+    is written back in place (ignored positions keep theirs). Without ``lam_state`` every
+    sample is at its first visit (λ_old = λ₀); ``sample_ids`` is then only validated.
+    :class:`losslab.nn.ALDRKL` owns such a state. The official code first divides the logits
+    by ``mean|z|`` (``normalize="l1_mean"``; with ``softplus=True``, ``"softplus_mean"``); the
+    default here is ``"none"`` like :func:`ldr_kl`.
+
+    Args:
+        input: logits (N, C) or (N, C, d1, ...).
+        target: class indices (N,) or (N, d1, ...).
+        sample_ids: ``None`` or integer ids with the target's shape.
+        lam_state: ``None`` or the float (N_data,) λ of every sample; updated in place.
+        update_state: write the new λ into ``lam_state`` (the module passes ``self.training``).
+        weight, ignore_index, reduction: as in :func:`losslab.functional.cross_entropy`.
+        lam0: λ₀ > 0 (official: 10).
+        alpha: α > 1 (official: 2).
+        margin: c ≥ 0 (official: 0.1).
+        normalize: ``"none"`` | ``"softplus_mean"`` | ``"l1_mean"``.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> z, y = torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0])
+        >>> round(LF.aldr_kl(z, y, lam0=1.0).item(), 6)
+        -0.640523
+
+    Reference: Zhu, Ying, Yang, *Label Distributionally Robust Losses for Multi-class
+    Classification: Consistency, Robustness and Adaptivity*, ICML 2023 (arXiv 2112.14869).
+    """
+    fn = "aldr_kl"
+    _check_aldr_kl(lam0=lam0, alpha=alpha, margin=margin, normalize=normalize)
+    check_tensor(fn, "target", target)
+    if sample_ids is not None:
+        # Report bad logits or targets before comparing sample_ids against them.
+        flatten_logits(fn, input)
+        check_index_target(fn, input, target, check_ignore_index(fn, ignore_index))
+    lam_prev: Tensor | None = None
+    ids: Tensor | None = None
+    if lam_state is not None:
+        state = check_tensor(fn, "lam_state", lam_state)
+        if state.dim() != 1 or not state.is_floating_point():
+            raise ValueError(f"{fn}: lam_state must be a 1-D floating-point tensor, got shape "
+                             f"{tuple(state.shape)} and dtype {state.dtype}")
+        if sample_ids is None:
+            raise ValueError(f"{fn}: lam_state needs sample_ids (which samples to read)")
+        ids = _check_sample_ids(fn, sample_ids, target, state.shape[0]).to(state.device)
+        lam_prev = state[ids].to(target.device)
+    elif sample_ids is not None:
+        _check_sample_ids(fn, sample_ids, target, None)
+    loss, lam_new = aldr_kl_step(input, target, lam_prev, weight=weight,
+                                 ignore_index=ignore_index, reduction=reduction, lam0=lam0,
+                                 alpha=alpha, margin=margin, normalize=normalize)
+    if lam_state is not None and ids is not None and update_state:
+        with torch.no_grad():
+            lam_state[ids.reshape(-1)] = lam_new.reshape(-1).to(lam_state)
+    return loss

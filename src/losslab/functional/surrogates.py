@@ -1,0 +1,383 @@
+r"""AnyLoss: confusion-matrix metrics turned into batch-level losses.
+
+Reference: Han, Moniz, Chawla, *AnyLoss: Transforming Classification Metrics into Loss
+Functions*, KDD 2024 (arXiv 2405.14745); official snippets doheonhan/anyloss_extension.
+
+Each class c is scored one-vs-rest. The class probability p_ic (softmax over the logits by
+default, or an independent sigmoid per class) is pushed towards 0/1 by the amplified sigmoid
+
+    A(p) = 1 / (1 + exp(-L (p - 1/2))),
+
+and the batch's soft confusion matrix of class c is
+
+    TP_c = sum_i y_ic A(p_ic),  FN_c = n1_c - TP_c,  FP_c = sum_i A(p_ic) - TP_c,
+    TN_c = n0_c - FP_c,
+
+with y_ic = 1[y_i = c], n1_c = sum_i y_ic and n0_c = K - n1_c over the K kept rows. The loss of
+class c is 1 - f(TN, FN, FP, TP); the batch loss is the (class-weighted) mean over classes.
+Every denominator gets ``smooth`` added (the official code adds 1e-5), which also keeps
+classes absent from the batch finite. Rows are coupled, so these are batch-level losses with
+the reductions of :mod:`losslab.functional._batch_level`.
+
+Binary problems: :func:`binary_anyloss` takes one logit per sample; it is the class-1 term of
+the two-class softmax on (0, x), since softmax((0, x))_1 = sigmoid(x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .._core.validation import check_choice, check_number, check_tensor
+from ._batch_level import batch_level_loss, mean_over_classes
+
+_ACTIVATIONS = ("softmax", "sigmoid")
+_METRICS = ("acc", "fbeta", "gmean", "bacc")
+
+
+def _check_anyloss(
+    *,
+    amplifier: float,
+    smooth: float,
+    activation: str,
+    beta: float = 1.0,
+    gmean_sqrt: bool = False,
+    fn: str = "anyloss",
+) -> None:
+    check_number(fn, "amplifier", amplifier, low=0.0, low_open=True)
+    check_number(fn, "smooth", smooth, low=0.0)
+    check_choice(fn, "activation", activation, _ACTIVATIONS)
+    check_number(fn, "beta", beta, low=0.0, low_open=True)
+    if not isinstance(gmean_sqrt, bool):
+        raise TypeError(f"{fn}: gmean_sqrt must be a bool, got {type(gmean_sqrt).__name__}")
+
+
+def _check_anyloss_acc(*, amplifier: float, smooth: float, activation: str) -> None:
+    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_acc")
+
+
+def _check_anyloss_fbeta(*, amplifier: float, smooth: float, activation: str, beta: float) -> None:
+    _check_anyloss(
+        amplifier=amplifier, smooth=smooth, activation=activation, beta=beta, fn="anyloss_fbeta"
+    )
+
+
+def _check_anyloss_gmean(
+    *, amplifier: float, smooth: float, activation: str, gmean_sqrt: bool
+) -> None:
+    _check_anyloss(
+        amplifier=amplifier,
+        smooth=smooth,
+        activation=activation,
+        gmean_sqrt=gmean_sqrt,
+        fn="anyloss_gmean",
+    )
+
+
+def _check_anyloss_bacc(*, amplifier: float, smooth: float, activation: str) -> None:
+    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_bacc")
+
+
+Metric = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+def _metric(name: str, smooth: float, beta: float, gmean_sqrt: bool) -> Metric:
+    """f(TP, FN, FP, TN, n1, n0) per class, as in the official code."""
+    s = smooth
+
+    def acc(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
+        return (tp + tn) / (n1 + n0 + s)
+
+    def fbeta(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
+        b2 = beta * beta
+        # (1+b²)TP / ((1+b²)TP + b²FN + FP) written as the official (1+b²)TP / (b² n1 + Σŷ).
+        return (1.0 + b2) * tp / (b2 * n1 + tp + fp + s)
+
+    def gmean(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
+        if gmean_sqrt:
+            sens_spec = (tp / (n1 + s)) * (tn / (n0 + s))
+            # The clamp keeps the sqrt's slope finite when a class has no soft true positives.
+            return torch.sqrt(sens_spec.clamp_min(1e-30))
+        return tp * tn / (n1 * n0 + s)
+
+    def bacc(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
+        return (n0 * tp + n1 * tn) / (2.0 * n1 * n0 + s)
+
+    return {"acc": acc, "fbeta": fbeta, "gmean": gmean, "bacc": bacc}[name]
+
+
+def _anyloss(
+    fn: str,
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    metric: str,
+    amplifier: float,
+    smooth: float,
+    activation: str,
+    beta: float = 1.0,
+    gmean_sqrt: bool = False,
+) -> Tensor:
+    f = _metric(metric, float(smooth), float(beta), gmean_sqrt)
+    amp = float(amplifier)
+
+    def per_class(z: Tensor, y: Tensor) -> Tensor:
+        p = torch.softmax(z, dim=1) if activation == "softmax" else torch.sigmoid(z)
+        yhat = torch.sigmoid(amp * (p - 0.5))
+        onehot = torch.zeros_like(z).scatter_(1, y.unsqueeze(1), 1.0)
+        n1 = onehot.sum(0)
+        n0 = z.shape[0] - n1
+        tp = (onehot * yhat).sum(0)
+        fp = yhat.sum(0) - tp
+        return 1.0 - f(tp, n1 - tp, fp, n0 - fp, n1, n0)
+
+    return batch_level_loss(
+        fn,
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        batch=mean_over_classes(per_class),
+    )
+
+
+def anyloss_acc(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    amplifier: float = 73.0,
+    smooth: float = 1e-5,
+    activation: str = "softmax",
+) -> Tensor:
+    r"""AnyLoss for accuracy: 1 − (TP + TN)/n on the soft one-vs-rest confusion matrix.
+
+    Args:
+        input: logits (N, C) or (N, C, d1, ...); target: class indices.
+        weight: (C,) weights of the per-class losses in the mean over classes.
+        amplifier: L > 0 of the amplified sigmoid (73 per the paper's analysis).
+        smooth: s ≥ 0 added to every denominator (official code: 1e-5).
+        activation: ``"softmax"`` (class probabilities) or ``"sigmoid"`` (independent heads).
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> x = torch.logit(torch.tensor([0.9, 0.6, 0.4, 0.2], dtype=torch.float64))
+        >>> z = torch.stack([torch.zeros_like(x), x], 1)
+        >>> w = torch.tensor([0.0, 1.0], dtype=torch.float64)
+        >>> round(LF.anyloss_acc(z, torch.tensor([1, 1, 0, 0]), weight=w, smooth=0.0).item(), 8)
+        0.00033754
+
+    Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
+    """
+    _check_anyloss_acc(amplifier=amplifier, smooth=smooth, activation=activation)
+    return _anyloss(
+        "anyloss_acc",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        metric="acc",
+        amplifier=amplifier,
+        smooth=smooth,
+        activation=activation,
+    )
+
+
+def anyloss_fbeta(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    amplifier: float = 73.0,
+    smooth: float = 1e-5,
+    activation: str = "softmax",
+    beta: float = 1.0,
+) -> Tensor:
+    r"""AnyLoss for F-β: 1 − (1+β²)TP / (β² n₁ + Σŷ) per class (the official form).
+
+    Arguments as in :func:`anyloss_acc`, plus ``beta`` > 0 (1 gives F1).
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> x = torch.logit(torch.tensor([0.7, 0.45, 0.55, 0.1], dtype=torch.float64))
+        >>> y = torch.tensor([1.0, 1.0, 0.0, 0.0])
+        >>> round(LF.binary_anyloss(x, y, metric="fbeta", smooth=0.0).item(), 7)
+        0.4873338
+
+    Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
+    """
+    _check_anyloss_fbeta(amplifier=amplifier, smooth=smooth, activation=activation, beta=beta)
+    return _anyloss(
+        "anyloss_fbeta",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        metric="fbeta",
+        amplifier=amplifier,
+        smooth=smooth,
+        activation=activation,
+        beta=beta,
+    )
+
+
+def anyloss_gmean(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    amplifier: float = 73.0,
+    smooth: float = 1e-5,
+    activation: str = "softmax",
+    gmean_sqrt: bool = False,
+) -> Tensor:
+    r"""AnyLoss for the geometric mean: 1 − TP·TN/(n₁ n₀) per class (official code).
+
+    The official code uses sensitivity × specificity without the square root (G-mean²);
+    ``gmean_sqrt=True`` gives the textbook √(TP/(TP+FN) · TN/(TN+FP)).
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> x = torch.logit(torch.tensor([0.9, 0.6, 0.4, 0.2], dtype=torch.float64))
+        >>> y = torch.tensor([1.0, 1.0, 0.0, 0.0])
+        >>> round(LF.binary_anyloss(x, y, metric="gmean", smooth=0.0).item(), 8)
+        0.00067497
+
+    Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
+    """
+    _check_anyloss_gmean(
+        amplifier=amplifier, smooth=smooth, activation=activation, gmean_sqrt=gmean_sqrt
+    )
+    return _anyloss(
+        "anyloss_gmean",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        metric="gmean",
+        amplifier=amplifier,
+        smooth=smooth,
+        activation=activation,
+        gmean_sqrt=gmean_sqrt,
+    )
+
+
+def anyloss_bacc(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    amplifier: float = 73.0,
+    smooth: float = 1e-5,
+    activation: str = "softmax",
+) -> Tensor:
+    r"""AnyLoss for balanced accuracy: 1 − (n₀ TP + n₁ TN)/(2 n₁ n₀) per class.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> x = torch.logit(torch.tensor([0.9, 0.6, 0.4, 0.2], dtype=torch.float64))
+        >>> y = torch.tensor([1.0, 1.0, 0.0, 0.0])
+        >>> round(LF.binary_anyloss(x, y, metric="bacc", smooth=0.0).item(), 8)
+        0.00033754
+
+    Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
+    """
+    _check_anyloss_bacc(amplifier=amplifier, smooth=smooth, activation=activation)
+    return _anyloss(
+        "anyloss_bacc",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        metric="bacc",
+        amplifier=amplifier,
+        smooth=smooth,
+        activation=activation,
+    )
+
+
+def binary_anyloss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    metric: str = "fbeta",
+    amplifier: float = 73.0,
+    smooth: float = 1e-5,
+    beta: float = 1.0,
+    gmean_sqrt: bool = False,
+) -> Tensor:
+    r"""Binary AnyLoss on one logit per sample: p = σ(x), positives are target 1.
+
+    ``metric`` is ``"acc"``, ``"fbeta"``, ``"gmean"`` or ``"bacc"``. Computed as the class-1 term
+    of the two-class softmax on (0, x); reductions as for the other batch-level losses.
+
+    Args:
+        input: logits (N,) or (N, d1, ...); target: same shape, 0/1 (or ignore_index).
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> x = torch.logit(torch.tensor([0.7, 0.45, 0.55, 0.1], dtype=torch.float64))
+        >>> y = torch.tensor([1, 1, 0, 0])
+        >>> round(LF.binary_anyloss(x, y, metric="acc", smooth=0.0).item(), 7)
+        0.4873338
+
+    Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
+    """
+    fn = "binary_anyloss"
+    metric = check_choice(fn, "metric", metric, _METRICS)
+    _check_anyloss(
+        amplifier=amplifier,
+        smooth=smooth,
+        activation="softmax",
+        beta=beta,
+        gmean_sqrt=gmean_sqrt,
+        fn=fn,
+    )
+    check_tensor(fn, "input", input)
+    check_tensor(fn, "target", target)
+    if not input.is_floating_point():
+        raise TypeError(f"{fn}: input must be a floating-point tensor (logits), got {input.dtype}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"{fn}: target must have the input's shape {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+    labels = target.round().long() if target.is_floating_point() else target.long()
+    if target.is_floating_point() and not bool((labels == target).all()):
+        raise ValueError(f"{fn}: target must hold 0/1 labels, got non-integer values")
+    z = torch.stack([torch.zeros_like(input), input], dim=1)
+    class_weight = torch.tensor([0.0, 1.0], dtype=z.dtype, device=z.device)
+    return _anyloss(
+        fn,
+        z,
+        labels,
+        weight=class_weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        metric=metric,
+        amplifier=amplifier,
+        smooth=smooth,
+        activation="softmax",
+        beta=beta,
+        gmean_sqrt=gmean_sqrt,
+    )

@@ -1,0 +1,303 @@
+"""Chunked CPU/GPU path of the fused linear cross-entropy: a custom ``autograd.Function``.
+
+Rows (tokens) are processed in blocks of ``c`` rows against the whole vocabulary; the (c, V)
+logits of a block live in one reused buffer, so nothing of size N·V is ever allocated.
+
+Two strategies:
+
+* ``"forward_grads"`` — the forward pass computes the loss *and* the gradients (three GEMMs
+  per block: logits, ∂h, ∂W) and keeps ∂h, ∂W, ∂b for backward, which only multiplies them
+  by the scalar upstream gradient. Used for ``mean``/``sum`` when gradients are needed.
+* ``"recompute"`` — the forward keeps only the per-row LSE (one GEMM); backward recomputes
+  the logits (four GEMMs in all, as in Cut Cross-Entropy). Needed for ``reduction="none"``
+  (the per-row upstream gradient is only known in backward), for vocabulary parallelism
+  (the global LSE is known only after all blocks), and when asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import parallel
+from .blocks import (
+    BlockBuffers,
+    LossOptions,
+    block_logits,
+    block_loss,
+    gradient_inplace,
+    probabilities_inplace,
+    softmax_inplace_lse,
+)
+from .filtering import active_columns
+
+_BLOCK_BYTES = 10 * 2**20  # one block of logits: 10 MiB (2 % of the fp32 logits at 4096×32768)
+_MIN_ROWS = 32  # fewer rows per block starve the GEMMs
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """Everything the Function needs besides tensors."""
+
+    opts: LossOptions
+    reduction: str
+    strategy: str  # "forward_grads" | "recompute"
+    rows_per_block: int
+    filter_eps: float | None
+    count: int  # kept rows over the whole batch (the mean's denominator)
+    group: Any = None  # torch.distributed process group for a vocabulary-sharded weight
+    vocab_start: int = 0
+
+
+def default_rows_per_block(vocab: int, dtype: torch.dtype, softcap: bool) -> int:
+    """Rows such that the block buffers stay near 10 MiB, at least 32."""
+    per_row = vocab * torch.finfo(torch.promote_types(dtype, torch.float32)).bits // 8
+    per_row *= 2 if softcap else 1
+    return max(_MIN_ROWS, _BLOCK_BYTES // max(per_row, 1))
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _run_blocks(
+    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, rows: Tensor | None,
+    cfg: ChunkConfig, *, lse: Tensor | None, row_weight: Tensor | None,
+    grads: tuple[bool, bool, bool],
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
+    """One sweep over the row blocks.
+
+    Without ``lse`` (forward) it returns per-kept-row (local LSE, local target logit, local
+    logit sum); with ``row_weight`` it also accumulates gradients, either from the block's own
+    softmax (``lse`` None: single-process forward_grads) or from the given global ``lse``.
+    Returns (lse, z_target, z_sum, dh, dW, db).
+    """
+    opts = cfg.opts
+    k, dim = y.shape[0], h.shape[1]
+    vocab = weight.shape[0]
+    compute = _compute_dtype(h.dtype)
+    device = h.device
+    c = max(1, min(cfg.rows_per_block, k))
+    buf = BlockBuffers(c, vocab, compute=compute, storage=h.dtype, device=device,
+                       softcap=opts.softcap is not None)
+    local_y = y - cfg.vocab_start
+    if cfg.group is not None:
+        local_y = torch.where((local_y >= 0) & (local_y < vocab), local_y, -1)
+    out_lse = torch.empty(k, dtype=compute, device=device) if lse is None else lse
+    z_target = torch.zeros(k, dtype=compute, device=device)
+    z_sum = torch.zeros(k, dtype=compute, device=device) if opts.label_smoothing > 0 else None
+    want_h, want_w, want_b = grads if row_weight is not None else (False, False, False)
+    dh = None
+    if want_h:
+        dh = (torch.zeros if rows is not None or cfg.group is not None else torch.empty)(
+            h.shape[0], dim, dtype=h.dtype, device=device)
+    dW = torch.zeros(vocab, dim, dtype=compute, device=device) if want_w else None
+    db = torch.zeros(vocab, dtype=compute, device=device) if want_b else None
+    h_buf = torch.empty(c, dim, dtype=h.dtype, device=device) if rows is not None else None
+    dh_buf = torch.empty(c, dim, dtype=h.dtype, device=device) if rows is not None else None
+
+    factored = opts.softcap is None and opts.z_loss == 0.0
+    w_sum = weight.sum(0, dtype=compute) if factored and want_h and opts.label_smoothing else None
+    h_sum = torch.zeros(dim, dtype=compute, device=device) if factored else None
+    w_total = torch.zeros((), dtype=compute, device=device)
+    for s in range(0, k, c):
+        e = min(s + c, k)
+        if rows is None:
+            h_c = h[s:e]
+        else:
+            h_c = torch.index_select(h, 0, rows[s:e], out=h_buf[: e - s])  # type: ignore[index]
+        z = block_logits(buf, h_c, weight, bias, opts.softcap)
+        yc = local_y[s:e]
+        tgt = z.gather(1, yc.clamp(min=0).unsqueeze(1)).squeeze(1)
+        z_target[s:e] = tgt if cfg.group is None else torch.where(yc >= 0, tgt, 0.0)
+        if z_sum is not None:
+            z_sum[s:e] = z.sum(dim=1)
+        if lse is None or cfg.group is None:
+            lse_here = softmax_inplace_lse(z)  # z now holds p
+            if lse is None:
+                out_lse[s:e] = lse_here
+            if row_weight is None:
+                continue
+        else:  # vocabulary shard: normalise with the global LSE
+            probabilities_inplace(z, lse[s:e])
+        lse_c = out_lse[s:e]
+        w_c = row_weight[s:e]  # type: ignore[index]
+        act = None
+        if cfg.filter_eps is not None:
+            act = active_columns(z, lse_c, yc, cfg.filter_eps, opts)
+        if factored:
+            _accumulate_factored(z, w_c, yc, h_c, weight, buf, act, dh, dh_buf, dW, db,
+                                 w_sum, h_sum, rows, s, e, opts)
+            w_total += w_c.sum()
+            continue
+        g = gradient_inplace(z, buf, lse_c, w_c, yc, opts)
+        if db is not None:
+            db += g.sum(dim=0)
+        _accumulate(g, h_c, weight, buf, act, dh, dh_buf, dW, rows, s, e)
+    if factored and opts.label_smoothing > 0.0 and row_weight is not None:
+        # The −ε/V term of every gradient entry, applied once: a rank-one update.
+        smooth = opts.label_smoothing / opts.vocab_total
+        if dW is not None:
+            dW.sub_(smooth * h_sum.unsqueeze(0))  # type: ignore[union-attr]
+        if db is not None:
+            db.sub_(smooth * w_total)
+    return out_lse, z_target, z_sum, dh, dW, db
+
+
+def _gemm_low(p: Tensor, weight: Tensor, buf: BlockBuffers, out: Tensor,
+              act: Tensor | None) -> Tensor:
+    """out = p @ weight, in the weight's precision (half inputs: like autograd on h @ W.T)."""
+    if p.dtype == weight.dtype:
+        return torch.mm(p, weight, out=out)
+    low = buf.low[: p.shape[0], : p.shape[1]] if act is None else None  # type: ignore[index]
+    p_low = low.copy_(p) if low is not None else p.to(weight.dtype)
+    return torch.mm(p_low, weight, out=out)
+
+
+def _accumulate_factored(p: Tensor, w_c: Tensor, yc: Tensor, h_c: Tensor, weight: Tensor,
+                         buf: BlockBuffers, act: Tensor | None, dh: Tensor | None,
+                         dh_buf: Tensor | None, dW: Tensor | None, db: Tensor | None,
+                         w_sum: Tensor | None, h_sum: Tensor | None, rows: Tensor | None,
+                         s: int, e: int, opts: LossOptions) -> None:
+    """Gradients when G = diag(w)·(P − (1−ε)·Y) − (ε/V)·w·1ᵀ (no soft-cap, no z-loss).
+
+    The one-hot part is subtracted from the c target entries of P, the row weights w are
+    applied to the (c, D) operands and results, and the smoothing part is a rank-one
+    correction applied once at the end, so no full pass over the (c, V) block is spent on
+    forming the gradient.
+    """
+    eps = opts.label_smoothing
+    owned = yc >= 0
+    r = torch.arange(p.shape[0], device=p.device)
+    if bool(owned.all()):
+        p[r, yc] -= 1.0 - eps
+    else:
+        p[r[owned], yc[owned]] -= 1.0 - eps
+    pa = p if act is None else p.index_select(1, act)
+    wa = weight if act is None else weight.index_select(0, act)
+    compute = p.dtype
+    if dh is not None:
+        target = dh[s:e] if rows is None else dh_buf[: e - s]  # type: ignore[index]
+        prod = _gemm_low(pa, wa, buf, target, act)
+        corr = prod.to(compute) if prod.dtype != compute else prod
+        corr.mul_(w_c.unsqueeze(1))
+        if w_sum is not None:
+            corr.sub_((eps / opts.vocab_total) * w_c.unsqueeze(1) * w_sum.unsqueeze(0))
+        if corr is not target:
+            target.copy_(corr)
+        if rows is not None:
+            dh.index_copy_(0, rows[s:e], target)
+    h32 = h_c if h_c.dtype == compute else h_c.to(compute)
+    if dW is not None:
+        hs = h32 * w_c.unsqueeze(1)
+        if act is None:
+            dW.addmm_(pa.t(), hs)
+        else:
+            dW.index_add_(0, act, pa.t() @ hs)
+        if h_sum is not None and eps > 0.0:
+            h_sum += w_c @ h32
+    if db is not None:
+        db.addmv_(p.t(), w_c)
+
+
+def _accumulate(g: Tensor, h_c: Tensor, weight: Tensor, buf: BlockBuffers, act: Tensor | None,
+                dh: Tensor | None, dh_buf: Tensor | None, dW: Tensor | None,
+                rows: Tensor | None, s: int, e: int) -> None:
+    """∂h[block] = G @ W and ∂W += Gᵀ @ h from a fully formed gradient block (soft-capping)."""
+    if act is not None:
+        g = g.index_select(1, act)
+        weight = weight.index_select(0, act)
+    if dh is not None:
+        target = dh[s:e] if rows is None else dh_buf[: e - s]  # type: ignore[index]
+        _gemm_low(g, weight, buf, target, act)
+        if rows is not None:
+            dh.index_copy_(0, rows[s:e], target)
+    if dW is not None:
+        h32 = h_c if h_c.dtype == dW.dtype else h_c.to(dW.dtype)
+        if act is None:
+            dW.addmm_(g.t(), h32)
+        else:
+            dW.index_add_(0, act, g.t() @ h32)
+
+
+def _finish_loss(per_row: Tensor, reduction: str, count: int) -> Tensor:
+    if reduction == "none":
+        return per_row
+    total = per_row.sum()
+    return total if reduction == "sum" else total / max(count, 1)
+
+
+def forward_loss(h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor,
+                 rows: Tensor | None, cfg: ChunkConfig) -> tuple[Tensor, Tensor]:
+    """Loss only (one GEMM per block, nothing kept): returns (loss, per-row LSE)."""
+    lse, zt, zs, *_ = _run_blocks(h, weight, bias, y, rows, cfg, lse=None, row_weight=None,
+                                  grads=(False, False, False))
+    if cfg.group is not None:
+        lse, zt, zs = parallel.combine_row_stats(lse, zt, zs, cfg.group)
+    return _finish_loss(block_loss(lse, zt, zs, cfg.opts), cfg.reduction, cfg.count), lse
+
+
+class ChunkedLinearCrossEntropy(torch.autograd.Function):
+    """autograd.Function over flattened (M, D) hidden states and the kept rows' targets."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor,
+                rows: Tensor | None, cfg: ChunkConfig) -> tuple[Tensor, Tensor]:
+        grads = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
+                 bias is not None and ctx.needs_input_grad[2])
+        ctx.cfg, ctx.grads, ctx.h_shape = cfg, grads, h.shape
+        ctx.weight_dtype = weight.dtype
+        if cfg.strategy == "forward_grads" and cfg.group is None and cfg.reduction != "none":
+            w = 1.0 / max(cfg.count, 1) if cfg.reduction == "mean" else 1.0
+            row_weight = torch.full((y.shape[0],), w, dtype=_compute_dtype(h.dtype),
+                                    device=h.device)
+            lse, zt, zs, dh, dW, db = _run_blocks(h, weight, bias, y, rows, cfg, lse=None,
+                                                  row_weight=row_weight, grads=grads)
+            ctx.held = [dh, dW, db]
+            loss = _finish_loss(block_loss(lse, zt, zs, cfg.opts), cfg.reduction, cfg.count)
+        else:
+            loss, lse = forward_loss(h, weight, bias, y, rows, cfg)
+            ctx.held = None
+            ctx.save_for_backward(h, weight, bias, y, rows, lse)
+        ctx.mark_non_differentiable(lse)
+        return loss, lse
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g_loss: Tensor, g_lse: Tensor | None) -> tuple[Any, ...]:
+        cfg: ChunkConfig = ctx.cfg
+        if ctx.held is not None:
+            if ctx.held == []:
+                raise RuntimeError(
+                    "linear_cross_entropy: backward ran twice through the forward_grads "
+                    "strategy, whose gradients are handed over (not copied) on the first "
+                    "backward; use impl='chunked_recompute' with retain_graph=True"
+                )
+            dh, dW, db = ctx.held
+            ctx.held = []
+            scale = g_loss.reshape(())
+            out = []
+            for grad in (dh, dW, db):
+                if grad is not None and not bool(scale == 1.0):
+                    grad.mul_(scale.to(grad.dtype))
+                out.append(grad)
+            dh, dW, db = out
+        else:
+            h, weight, bias, y, rows, lse = ctx.saved_tensors
+            if cfg.reduction == "none":
+                row_weight = g_loss.to(lse.dtype)
+            else:
+                w = g_loss.to(lse.dtype) / (max(cfg.count, 1) if cfg.reduction == "mean" else 1)
+                row_weight = w.expand(y.shape[0])
+            *_, dh, dW, db = _run_blocks(h, weight, bias, y, rows, cfg, lse=lse,
+                                         row_weight=row_weight, grads=ctx.grads)
+            if dh is not None and cfg.group is not None:
+                parallel.all_reduce_sum(dh, cfg.group)
+        if dW is not None and dW.dtype != ctx.weight_dtype:
+            dW = dW.to(ctx.weight_dtype)
+        if db is not None and db.dtype != ctx.weight_dtype:
+            db = db.to(ctx.weight_dtype)
+        return dh, dW, db, None, None, None

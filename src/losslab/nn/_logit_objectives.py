@@ -1,0 +1,46 @@
+"""Modules (and registry entries) of the logit-space objective families of issue 5, so that
+``nn/__init__`` needs one import line for all of them."""
+
+from .adversarial import SmoothAdversarialCompSum
+from .confidence import CorrectnessAwareCalibration, DirectCoverage, RewardShapedNextToken
+from .consistency import (
+    ConfidentBinaryCrossEntropy,
+    DualViewKL,
+    LocalEntropyRegularization,
+    SymmetricCrossEntropyConsistency,
+)
+from .distillation import (
+    ExtraInputLogitLoss,
+    KnowledgeDistillation,
+    MultiAspectDistillation,
+    PlackettLuceDistillation,
+)
+from .distributional import HLGauss, TwoHot
+from .overlap import Dice, DiceBatch, SelfAdjustingDice, Tversky, TverskyBatch
+from .surrogates import AnyLossAccuracy, AnyLossBalancedAccuracy, AnyLossFBeta, AnyLossGMean
+
+__all__ = [
+    "SmoothAdversarialCompSum",
+    "HLGauss",
+    "TwoHot",
+    "ConfidentBinaryCrossEntropy",
+    "DualViewKL",
+    "LocalEntropyRegularization",
+    "SymmetricCrossEntropyConsistency",
+    "CorrectnessAwareCalibration",
+    "DirectCoverage",
+    "RewardShapedNextToken",
+    "ExtraInputLogitLoss",
+    "KnowledgeDistillation",
+    "MultiAspectDistillation",
+    "PlackettLuceDistillation",
+    "AnyLossAccuracy",
+    "AnyLossBalancedAccuracy",
+    "AnyLossFBeta",
+    "AnyLossGMean",
+    "Dice",
+    "DiceBatch",
+    "SelfAdjustingDice",
+    "Tversky",
+    "TverskyBatch",
+]

@@ -1,0 +1,85 @@
+"""`losslab arena` end to end on tiny settings: table, store, skip on re-run, errors before
+training, TOML files and presets (losslab.arena.cli / settings)."""
+
+import sqlite3
+
+import pytest
+
+from losslab.cli import main
+
+TINY_FLAGS = ["--num-samples", "400", "--epochs", "1", "--width", "8", "--quiet"]
+
+
+def count_rows(directory):
+    with sqlite3.connect(directory / "runs.db") as conn:
+        return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+def test_arena_prints_table_and_skips_finished_runs(tmp_path, capsys):
+    argv = ["arena", "--losses", "ce", "gce", "--seeds", "2", "--out", str(tmp_path), *TINY_FLAGS]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("40%")]
+    assert [line.split()[1] for line in lines] == ["ce", "gce"]
+    assert all(" ± " in line for line in lines)
+    assert count_rows(tmp_path) == 4
+
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "4 runs already finished, 0 run now" in captured.err
+    assert captured.out == out  # the same table, read back from the store
+    assert count_rows(tmp_path) == 4
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--losses", "ce", "not-a-loss"], "losses entry 'not-a-loss' is not registered"),
+        (["--losses", "gce:q=3"], "losses entry 'gce(q=3)': generalized_cross_entropy: q"),
+        (["--noise-rates", "0.2,0.95"], "noise_rate must be a number in [0.0, 0.9)"),
+        (["--noise", "pairs"], "noise must be one of"),
+        (["--preset", "nope"], "preset must be one of"),
+        (["--workers", "0"], "workers must be a positive integer"),
+    ],
+)
+def test_bad_settings_fail_before_training(tmp_path, capsys, extra, message):
+    assert main(["arena", "--out", str(tmp_path), *TINY_FLAGS, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("losslab arena: error: arena: ")
+    assert message in err
+    assert not (tmp_path / "runs.db").exists()
+
+
+def test_toml_config(tmp_path, capsys):
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text(
+        'losses = ["ce", {name = "sce", alpha = 0.5}]\n'
+        "seeds = [5]\nnoise_rates = [0.0, 0.2]\n"
+        'dataset = "digits"\nmodel = "mlp"\nnoise = "asymmetric"\nepochs = 1\nwidth = 8\n'
+    )
+    assert main(["arena", "--config", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "digits, mlp, asymmetric noise" in out
+    assert "sce(alpha=0.5)" in out
+    assert count_rows(tmp_path / "r") == 4
+
+
+def test_toml_unknown_key_is_named(tmp_path, capsys):
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text('losses = ["ce"]\nepoch = 3\n')
+    assert main(["arena", "--config", str(cfg), "--out", str(tmp_path)]) == 2
+    assert "unknown configuration key 'epoch'" in capsys.readouterr().err
+
+
+def test_flags_override_preset(tmp_path):
+    import argparse
+
+    from losslab.arena.cli import add_parser, merged_settings
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["arena", "--preset", "noisy-labels", "--seeds", "1"])
+    name, settings = merged_settings(args)
+    assert name == "noisy-labels"
+    assert settings["seeds"] == 1
+    assert settings["noise_rates"] == [0.2, 0.4, 0.6]

@@ -1,0 +1,1 @@
+"""Slow, readable loop-based references for the tests (one Python loop per formula)."""
