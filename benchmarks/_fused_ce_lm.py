@@ -102,7 +102,7 @@ def run_lm_benchmark(script: str, seconds: float = 60.0) -> None:
             path = str(Path(tmp) / f"lm_{dtype}.pt")
             torch.save({k: data[k].to(dtype) if k != "y" else data[k] for k in ("h", "w", "y")},
                        path)
-            floor = None
+            floor = floor_cpu = None
             cases = [("floor", "-"), ("losslab", "-"), ("losslab_filtered", "auto"),
                      ("losslab_filtered", "2.44e-4"), ("losslab_filtered", "1e-3")]
             for method, eps in cases:
@@ -115,9 +115,13 @@ def run_lm_benchmark(script: str, seconds: float = 60.0) -> None:
                 if "error" in res:
                     row["note"] = res["error"]
                 else:
-                    floor = res["seconds"] if method == "floor" else floor
+                    if method == "floor":
+                        floor, floor_cpu = res["seconds"], res["cpu_seconds"]
                     row["seconds"] = f"{res['seconds']:.3f}"
-                    row["x_floor"] = f"{res['seconds'] / floor:.2f}" if floor else ""
+                    row["cpu_s"] = f"{res['cpu_seconds']:.3f}"
+                    if floor and floor_cpu:
+                        row["x_floor"] = f"{res['seconds'] / floor:.2f}"
+                        row["x_floor_cpu"] = f"{res['cpu_seconds'] / floor_cpu:.2f}"
                     row["extra_MiB"] = f"{res['extra_mib']:.1f}"
                 if method == "losslab_filtered" and dtype == torch.float32:
                     err = filter_error(data, eps if eps == "auto" else float(eps))
@@ -126,5 +130,5 @@ def run_lm_benchmark(script: str, seconds: float = 60.0) -> None:
                 rows.append(row)
                 print(row, flush=True)
     H.print_table(rows, ["shape", "dtype", "method", "filter_eps", "seconds", "x_floor",
-                         "extra_MiB", "note"])
+                         "cpu_s", "x_floor_cpu", "extra_MiB", "note"])
     print("csv:", H.append_csv("fused_ce_lm", rows))

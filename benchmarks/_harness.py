@@ -43,21 +43,23 @@ def reset_peak() -> bool:
 
 def measure(step: Callable[[], Any], *, grad_bytes: int, warmup: int = 1,
             repeats: int = 1) -> dict[str, float]:
-    """Run ``step`` (forward + backward, grads reset inside) and return seconds (best of
-    ``repeats``) and peak extra MiB beyond inputs and gradients."""
+    """Run ``step`` (forward + backward, grads reset inside) and return wall seconds, CPU
+    seconds of this process (best of ``repeats``) and peak extra MiB beyond inputs and
+    gradients. With one thread, CPU time is robust to other load on a shared machine."""
     for _ in range(warmup):
         step()
-    best = float("inf")
+    best = best_cpu = float("inf")
     extra = 0.0
     for _ in range(repeats):
         rss0 = _status_kb("VmRSS")
-        exact = reset_peak()
-        t0 = time.perf_counter()
+        reset_peak()  # without a reset (non-Linux) warm-up peaks count too
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         best = min(best, time.perf_counter() - t0)
-        peak = _status_kb("VmHWM")  # without a reset this also counts warm-up peaks
+        best_cpu = min(best_cpu, time.process_time() - c0)
+        peak = _status_kb("VmHWM")
         extra = max(extra, (peak - rss0) / 1024 - grad_bytes / 2**20)
-    return {"seconds": best, "extra_mib": max(extra, 0.0)}
+    return {"seconds": best, "cpu_seconds": best_cpu, "extra_mib": max(extra, 0.0)}
 
 
 def machine() -> dict[str, str]:

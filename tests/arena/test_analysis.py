@@ -5,6 +5,7 @@ import math
 import pytest
 
 from losslab.arena.analysis import check_claim, paired_p_value, rank
+from losslab.arena.config import LossSpec
 from losslab.arena.presets import PRESETS, Claim
 from losslab.arena.summary import Cell, format_table
 
@@ -72,13 +73,21 @@ def test_claim_verdicts():
     only40 = check_claim(Claim("x", "test_acc", "ce", ("sce",), noise_rates=(0.4,)), cells)
     assert only40.per_challenger()["sce"].startswith("not reproduced")
     assert check_claim(claim, [cell("gce", [0.9])]).verdict.startswith("not tested")
+    # A "no worse than" claim with a margin.
+    tolerant = Claim("x", "test_acc", "ce", ("sce",), margin=0.11)
+    assert check_claim(tolerant, cells).per_challenger()["sce"].startswith("reproduced (within")
 
 
 def test_claim_round_trip_and_presets_are_well_formed():
     for preset in PRESETS.values():
         for claim in preset.claims:
             assert Claim.from_dict(claim.to_dict()) == claim
-            names = {str(x).split(":")[0] for x in preset.settings["losses"]}
+            cals = preset.settings.get("calibrations", ["none"])
+            names = {
+                LossSpec.parse(x).label + ("" if c == "none" else f" + {c}")
+                for x in preset.settings["losses"]
+                for c in cals
+            }
             assert claim.baseline in names and set(claim.challengers) <= names
 
 

@@ -69,3 +69,14 @@ def test_evaluate_matches_diagnostics_and_handles_divergence():
     bad = logits.clone()
     bad[0, 0] = float("nan")
     assert np.isnan(evaluate(bad, y).ece)
+
+
+def test_coverage_hand_value():
+    from losslab.arena.metrics import coverage
+
+    # p_y = 0.5 and 0.1: 1 - 0.5^16 and 1 - 0.9^16.
+    logits = torch.log(torch.tensor([[0.5, 0.5], [0.1, 0.9]], dtype=torch.float64))
+    y = torch.tensor([0, 0])
+    expected = ((1 - 0.5**16) + (1 - 0.9**16)) / 2
+    assert coverage(logits, y) == pytest.approx(expected, rel=1e-9)
+    assert coverage(logits, y, n=1) == pytest.approx(0.3, rel=1e-9)  # pass@1 = mean p_y

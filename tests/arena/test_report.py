@@ -25,9 +25,9 @@ class _Collector(HTMLParser):
             self.stack.append(tag)
 
     def handle_endtag(self, tag):
-        if tag in ("table", "tr", "p", "h1", "h2", "h3", "code", "span", "b"):
-            if not self.stack or self.stack.pop() != tag:
-                self.errors.append(tag)
+        tracked = tag in ("table", "tr", "p", "h1", "h2", "h3", "code", "span", "b")
+        if tracked and (not self.stack or self.stack.pop() != tag):
+            self.errors.append(tag)
 
 
 @pytest.mark.slow

@@ -1,14 +1,11 @@
-"""The result store and sweep execution: atomic rows, no duplicates, skip on resume, and the
-process pool agreeing with in-process runs (losslab.arena.store / sweep)."""
+"""The result store and sweep execution: atomic rows, no duplicates, skip on resume
+(losslab.arena.store / sweep). The process pool is exercised in test_kill_resume.py."""
 
 import sqlite3
 
-import pytest
-
-from losslab.arena.config import LossSpec, run_key
+from losslab.arena.config import LossSpec
 from losslab.arena.store import RunStore
 from losslab.arena.sweep import Sweep, check_sweep, execute
-from losslab.arena.train import run
 
 
 def test_store_insert_is_idempotent(tmp_path, tiny_config):
@@ -38,15 +35,3 @@ def test_execute_skips_finished_and_duplicate_configs(tmp_path, tiny):
         assert (ran, skipped) == (1, 3)  # one finished earlier, two duplicates
         assert len(store.runs()) == 2
         assert [c.seed for c in seen] == [1]
-
-
-@pytest.mark.slow
-def test_process_pool_matches_in_process_runs(tmp_path, tiny):
-    sweep = Sweep(losses=(LossSpec("ce"), LossSpec("gce")), seeds=(0,), base=dict(tiny))
-    configs = check_sweep(sweep)
-    with RunStore(tmp_path) as store:
-        ran, _ = execute(configs, store, workers=2, progress=False)
-        assert ran == 2
-        stored = {r.key: r for r in store.runs()}
-    for cfg in configs:
-        assert stored[run_key(cfg)].metrics == run(cfg).metrics

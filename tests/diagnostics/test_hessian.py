@@ -147,3 +147,25 @@ def test_errors():
         top_eigenvalues(_quadratic(), k=4)
     with pytest.raises(ValueError, match=r"^lla_criteria: n must be positive"):
         lla_criteria(torch.ones(1, 2), torch.ones(1, 2), n=-1)
+
+
+def test_hessian_directions_curve_the_landscape():
+    from losslab.diagnostics.landscape import hessian_directions
+
+    model, x, y = _small_model()
+    values, dirs = hessian_directions(model, F.cross_entropy, x, y, k=1, tol=1e-8, max_iter=500)
+    _, line = loss_landscape(model, lambda: F.cross_entropy(model(x), y), dirs, steps=3,
+                             distance=1e-3)
+    # second difference along the top eigenvector ≈ λ_max · t²
+    curvature = (line[0] + line[2] - 2 * line[1]).item() / 1e-6
+    assert curvature == pytest.approx(values[0].item(), rel=1e-3)
+
+
+def test_plot_spectral_density(tmp_path):
+    from losslab.diagnostics.hessian import plot_spectral_density
+
+    nodes = torch.tensor([[-0.5, 1.0, 3.0]], dtype=torch.float64)
+    weights = torch.full((1, 3), 1 / 3, dtype=torch.float64)
+    fig = plot_spectral_density(nodes, weights, path=tmp_path / "esd.png")
+    assert "re = 0.167" in fig.axes[0].get_title()
+    assert (tmp_path / "esd.png").read_bytes()[:4] == b"\x89PNG"

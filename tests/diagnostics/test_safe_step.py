@@ -126,3 +126,13 @@ def test_no_movement_gives_infinite_radius_and_errors():
         safe_step_radius(model, x, [torch.zeros(2, 3), torch.zeros(3)])
     with pytest.raises(ValueError, match=r"^safe_step_radius: kind='binary_exact' needs 1 or 2"):
         safe_step_radius(model, x, v, kind="binary_exact")
+
+
+def test_output_logit_heuristic_is_separate_from_the_jvp_bound():
+    from losslab.diagnostics.safe_step import output_logit_radius
+
+    z = torch.tensor([[2.0, 1.0, 0.0], [4.0, 0.0, 0.0]])
+    assert output_logit_radius(z).item() == pytest.approx(math.pi / 3)
+    assert output_logit_radius(z, gap="top2").item() == pytest.approx(math.pi / 2.5)
+    with pytest.raises(ValueError, match=r"^output_logit_radius: gap must be"):
+        output_logit_radius(z, gap="max")

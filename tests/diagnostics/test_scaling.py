@@ -140,3 +140,13 @@ def test_errors():
         fit_power_law([1.0, 2.0, 3.0], [1.0, -2.0, 3.0])
     with pytest.raises(ValueError, match=r"^annealing_areas: warmup must be"):
         annealing_areas([1.0], warmup="skip")
+
+
+def test_chinchilla_recovery():
+    rng = np.random.default_rng(4)
+    n = np.repeat(np.logspace(7, 10, 6), 6)
+    d = np.tile(np.logspace(9, 12, 6), 6)
+    loss = (1.7 + 400 * n ** -0.34 + 410 * d ** -0.28) * np.exp(rng.normal(0, 0.001, n.size))
+    fit = fit_scaling_law("chinchilla", loss, columns={"n": n, "d": d})
+    for name, truth, rel in (("E", 1.7, 0.05), ("alpha", 0.34, 0.05), ("beta", 0.28, 0.05)):
+        assert fit.params[name] == pytest.approx(truth, rel=rel), name

@@ -33,7 +33,7 @@ def _inputs():
 def _bounds(world):
     sizes = [V // world + (r < V % world) for r in range(world)]
     starts = [sum(sizes[:r]) for r in range(world)]
-    return list(zip(starts, [s + n for s, n in zip(starts, sizes)]))
+    return list(zip(starts, [s + n for s, n in zip(starts, sizes, strict=True)], strict=True))
 
 
 def _run(h, w, b, t, case, group=None):
@@ -76,7 +76,7 @@ def test_vocab_parallel_equals_single_process(world):
         out = outputs[rank]
         assert out["errors"][0].startswith("linear_cross_entropy: weight shards disagree on the hidden size")
         assert out["errors"][1].startswith("linear_cross_entropy: ranks disagree on the number of tokens")
-        for case, got, exp in zip(CASES, out["results"], expected):
+        for case, got, exp in zip(CASES, out["results"], expected, strict=True):
             loss, dh, dw, db = got
             torch.testing.assert_close(loss, exp[0], rtol=1e-10, atol=1e-12, msg=str(case))
             torch.testing.assert_close(dh, exp[1], rtol=1e-10, atol=1e-12, msg=str(case))

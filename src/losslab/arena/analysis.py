@@ -93,9 +93,12 @@ class ClaimVerdict:
         out = {}
         for name in dict.fromkeys(c.challenger for c in self.checks):
             mine = [c for c in self.checks if c.challenger == name]
-            wins = sum(c.difference > 0 for c in mine)
+            margin = self.claim.margin
+            wins = sum(c.difference > -margin for c in mine)
             sig = sum(c.difference > 0 and c.p_value < ALPHA for c in mine)
-            if wins == len(mine):
+            if wins == len(mine) and margin > 0:
+                out[name] = f"reproduced (within {margin:g} of the baseline at every rate)"
+            elif wins == len(mine):
                 out[name] = f"reproduced ({sig} of {len(mine)} significant at p<{ALPHA})"
             elif wins == 0:
                 out[name] = "not reproduced (worse or equal at every rate)"

@@ -48,6 +48,8 @@ _FLAG_KEYS = {
     "imbalance": "imbalance",
     "num_samples": "num_samples",
     "width": "width",
+    "holdout": "holdout",
+    "calibrations": "calibrations",
     "workers": "workers",
 }
 
@@ -70,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
     sweep, workers = to_sweep(settings)
     configs = check_sweep(sweep)  # every key and every loss is checked before training
     print(
-        f"arena: {len(sweep.losses)} losses x {len(sweep.noise_rates)} noise rates x "
-        f"{len(sweep.seeds)} seeds = {len(configs)} runs; results in {args.out}/runs.db",
+        f"arena: {len(sweep.losses)} losses x {len(sweep.calibrations)} calibrations x "
+        f"{len(sweep.noise_rates)} noise rates x {len(sweep.seeds)} seeds = {len(configs)} "
+        f"runs; results in {args.out}/runs.db",
         file=sys.stderr,
     )
     with RunStore(args.out) as store:
@@ -119,6 +122,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--imbalance", type=float, default=None, help="long-tail ratio (1 = balanced)")
     p.add_argument("--num-samples", type=int, default=None, help="dataset size before the split")
     p.add_argument("--width", type=int, default=None, help="model width")
+    p.add_argument("--holdout", type=float, default=None,
+                   help="share of the (noisy) training set held out for calibration")
+    p.add_argument("--calibrations", nargs="+", default=None, metavar="METHOD",
+                   help="post-hoc calibration: none, temperature, ca-temperature")
     p.add_argument("--workers", type=int, default=None, help="parallel worker processes")
     p.add_argument("--out", default="runs", help="directory of runs.db (default: runs)")
     p.add_argument("--report", action="store_true", help="write <out>/report.html afterwards")

@@ -89,6 +89,15 @@ class RunConfig:
     lr: float = 1e-2
     weight_decay: float = 0.0
     width: int = 32
+    holdout: float = 0.0
+    calibration: str = "none"
+
+    @property
+    def label(self) -> str:
+        """The loss label, plus the post-hoc calibration when there is one."""
+        if self.calibration == "none":
+            return self.loss.label
+        return f"{self.loss.label} + {self.calibration}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -198,6 +207,7 @@ def check_config(config: RunConfig) -> None:
             f"arena: noise must be one of {', '.join(map(repr, NOISE_KINDS))}, "
             f"got {config.noise!r}"
         )
+    _check_calibration(config)
     top = max_noise_rate(config.noise, DATASETS[config.dataset])
     _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
     _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
@@ -217,6 +227,22 @@ def _check_common(config: RunConfig) -> None:
     _check_int("width", config.width, 1)
 
 
+def _check_calibration(config: RunConfig) -> None:
+    from .calibrate import CALIBRATIONS
+
+    _check_float("holdout", config.holdout, 0.0, 0.5, high_open=True)
+    if config.calibration not in CALIBRATIONS:
+        raise ValueError(
+            f"arena: calibration must be one of {', '.join(map(repr, CALIBRATIONS))}, "
+            f"got {config.calibration!r}"
+        )
+    if config.calibration != "none" and config.holdout == 0:
+        raise ValueError(
+            f"arena: calibration={config.calibration!r} needs a held-out split; set holdout "
+            f"(e.g. 0.1), got holdout=0"
+        )
+
+
 def _check_lm(config: RunConfig) -> None:
     """The language-model setting: a transformer, clean next-token targets."""
     if config.model != "transformer":
@@ -232,6 +258,11 @@ def _check_lm(config: RunConfig) -> None:
     if config.imbalance != 1.0:
         raise ValueError(
             f"arena: imbalance must be 1 for dataset {config.dataset!r}, got {config.imbalance!r}"
+        )
+    if config.calibration != "none" or config.holdout != 0:
+        raise ValueError(
+            f"arena: calibration and holdout are not supported for dataset {config.dataset!r}, "
+            f"got calibration={config.calibration!r}, holdout={config.holdout!r}"
         )
     if config.width % 2:
         raise ValueError(f"arena: width must be even for the transformer, got {config.width!r}")

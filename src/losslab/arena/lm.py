@@ -160,8 +160,8 @@ def run_lm(config: RunConfig) -> RunResult:
         "test_acc": ev.accuracy,
         "test_ece": ev.ece,
         "test_nll": ev.nll,
+        "test_coverage16": ev.coverage,
         "test_ppl": math.exp(ev.nll) if math.isfinite(ev.nll) else float("nan"),
-        "test_macro_f1": float("nan"),
         "noise_memorised": 0.0,
         "observed_noise_rate": 0.0,
     }

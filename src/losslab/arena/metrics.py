@@ -1,4 +1,5 @@
-"""Test-set measurements of one run: accuracy, ECE, NLL, macro-F1 and the reliability table.
+"""Test-set measurements of one run: accuracy, ECE, NLL, pass@16 coverage, macro-F1 and the
+reliability table.
 
 Calibration comes from :mod:`losslab.diagnostics.calibration` (15 equal-width bins, top label,
 Guo et al. 2017), so the arena and the diagnostics agree on what ECE means.
@@ -18,6 +19,7 @@ from ..diagnostics.calibration import (
 )
 
 N_BINS = 15
+COVERAGE_N = 16
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Evaluation:
     accuracy: float
     ece: float
     nll: float
+    coverage: float
     reliability: dict[str, list[float]]
 
 
@@ -36,7 +39,7 @@ def evaluate(logits: Tensor, labels: Tensor) -> Evaluation:
     accuracy = float((logits.argmax(1) == labels).float().mean())
     if not bool(torch.isfinite(logits).all()):
         nan = float("nan")
-        return Evaluation(accuracy, nan, nan, {"confidence": [], "accuracy": [], "count": []})
+        return Evaluation(accuracy, nan, nan, nan, {"confidence": [], "accuracy": [], "count": []})
     ece = float(expected_calibration_error(logits, labels, n_bins=N_BINS, from_logits=True))
     nll = float(negative_log_likelihood(logits, labels, from_logits=True))
     bins = calibration_bins(logits, labels, n_bins=N_BINS, from_logits=True)
@@ -45,7 +48,16 @@ def evaluate(logits: Tensor, labels: Tensor) -> Evaluation:
         "accuracy": bins.accuracy[0].tolist(),
         "count": bins.count[0].tolist(),
     }
-    return Evaluation(accuracy, ece, nll, table)
+    return Evaluation(accuracy, ece, nll, coverage(logits, labels), table)
+
+
+def coverage(logits: Tensor, labels: Tensor, n: int = COVERAGE_N) -> float:
+    """Mean pass@n coverage 1 - (1 - p_y)^n: the chance that n samples from the predictive
+    distribution include the label (the quantity DCO, Chen et al. 2025, optimises)."""
+    logp = torch.log_softmax(logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
+    # log(1 - p) = log1p(-exp(log p)); exact for small p, clamped where p rounds to 1.
+    miss = torch.log1p(-logp.exp().clamp_max(1 - 1e-16))
+    return float((1 - torch.exp(n * miss)).mean())
 
 
 def macro_f1(pred: Tensor, labels: Tensor, num_classes: int) -> float:

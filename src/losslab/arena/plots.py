@@ -129,5 +129,5 @@ def group_runs(runs: Sequence[StoredRun], setting: str, rate: float) -> dict[str
     out: dict[str, list[StoredRun]] = {}
     for r in runs:
         if setting_of(r.config) == setting and math.isclose(r.config.noise_rate, rate):
-            out.setdefault(r.config.loss.label, []).append(r)
+            out.setdefault(r.config.label, []).append(r)
     return out

@@ -54,6 +54,8 @@ def _e(x: object) -> str:
 
 def _pm(c: Cell, metric: str, scale: float = 1.0, digits: int = 3) -> str:
     mean = scale * c.mean(metric)
+    if math.isnan(mean):
+        return "–"
     ci = c.ci(metric)
     if math.isnan(ci):
         return f"{mean:.{digits}f}"
@@ -116,10 +118,11 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
     page.add(f'<p class="note">Seeds: {_e(", ".join(map(str, seeds)))}. Intervals are 95% t '
              f"intervals of the mean over seeds.</p>")
     rows = [[f"{c.noise_rate:.0%}", f"<code>{_e(c.loss)}</code>", str(len(c.seeds)),
-             _pm(c, "test_acc", 100, 1), _pm(c, "test_ece"), _pm(c, "test_macro_f1", 100, 1),
+             _pm(c, "test_acc", 100, 1), _pm(c, "test_ece"), _pm(c, "test_nll"),
+             _pm(c, "test_macro_f1", 100, 1), _pm(c, "test_coverage16"),
              f"{100 * c.mean('noise_memorised'):.1f}"] for c in cells]
-    page.add(_table(["noise", "loss", "seeds", "test acc %", "ECE", "macro-F1 %",
-                     "noise memorised %"], rows))
+    page.add(_table(["noise", "loss", "seeds", "test acc %", "ECE", "NLL", "macro-F1 %",
+                     "pass@16 coverage", "noise memorised %"], rows))
     rates = sorted({c.noise_rate for c in cells})
     page.image(metric_vs_noise(cells, "test_acc", f"{setting}: accuracy"),
                f"{setting} accuracy", "accuracy against noise rate")

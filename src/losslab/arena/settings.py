@@ -2,7 +2,8 @@
 wins) and checked key by key.
 
 A settings mapping has the grid keys ``losses`` (names, ``"name:k=v"`` strings or tables
-``{name = "gce", q = 0.5}``), ``seeds`` (a count or a list), ``noise_rates``, the executor key
+``{name = "gce", q = 0.5}``), ``seeds`` (a count or a list), ``noise_rates``,
+``calibrations`` (post-hoc calibrators, see :mod:`losslab.arena.calibrate`), the executor key
 ``workers``, and any :class:`~losslab.arena.config.RunConfig` field (``dataset``, ``model``,
 ``noise``, ``epochs``, ...). Unknown keys are rejected by name.
 """
@@ -22,9 +23,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-GRID_KEYS = ("losses", "seeds", "noise_rates", "workers", "preset")
+GRID_KEYS = ("losses", "seeds", "noise_rates", "calibrations", "workers", "preset")
 BASE_KEYS = tuple(
-    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("loss", "seed", "noise_rate")
+    f.name
+    for f in dataclasses.fields(RunConfig)
+    if f.name not in ("loss", "seed", "noise_rate", "calibration")
 )
 KNOWN_KEYS = GRID_KEYS + BASE_KEYS
 
@@ -95,7 +98,15 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"arena: workers must be a positive integer, got {workers!r}")
     base = {k: settings[k] for k in BASE_KEYS if k in settings}
+    calibrations = settings.get("calibrations", ["none"])
+    if isinstance(calibrations, str):
+        calibrations = [calibrations]
+    if not isinstance(calibrations, (list, tuple)) or not all(
+        isinstance(c, str) for c in calibrations
+    ):
+        raise ValueError(f"arena: calibrations must be a list of names, got {calibrations!r}")
     sweep = Sweep(
+        calibrations=tuple(calibrations),
         losses=specs,
         noise_rates=_rates(settings.get("noise_rates", 0.4)),
         seeds=_seeds(settings.get("seeds", 2)),

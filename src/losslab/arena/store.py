@@ -93,7 +93,7 @@ class RunStore:
                 key,
                 code_version,
                 config.loss.name,
-                config.loss.label,
+                config.label,
                 config.dataset,
                 config.model,
                 config.noise,

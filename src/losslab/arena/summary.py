@@ -49,18 +49,22 @@ def setting_of(config: RunConfig) -> str:
     parts = [config.dataset, config.model, f"{config.noise} noise"]
     if config.imbalance > 1:
         parts.append(f"long-tail {config.imbalance:g}:1")
+    if config.holdout > 0:
+        parts.append(f"{config.holdout:.0%} held out")
     parts.append(f"{config.epochs} epochs")
     return ", ".join(parts)
 
 
-METRICS = ("test_acc", "test_ece", "test_nll", "test_macro_f1", "noise_memorised")
+METRICS = (
+    "test_acc", "test_ece", "test_nll", "test_macro_f1", "test_coverage16", "noise_memorised"
+)
 
 
 def aggregate(runs: Sequence[StoredRun]) -> list[Cell]:
     """Group runs into cells, keeping first-seen order of settings, rates and losses."""
     groups: dict[tuple[str, float, str], list[StoredRun]] = {}
     for r in runs:
-        key = (setting_of(r.config), r.config.noise_rate, r.config.loss.label)
+        key = (setting_of(r.config), r.config.noise_rate, r.config.label)
         groups.setdefault(key, []).append(r)
     cells = []
     for (setting, rate, loss), members in groups.items():

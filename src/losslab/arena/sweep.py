@@ -24,12 +24,13 @@ DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
 @dataclass(frozen=True)
 class Sweep:
     """The grid of one sweep. ``base`` holds every :class:`RunConfig` field except ``loss``,
-    ``noise_rate`` and ``seed``, which the grid supplies."""
+    ``noise_rate``, ``seed`` and ``calibration``, which the grid supplies."""
 
     losses: tuple[LossSpec, ...]
     noise_rates: tuple[float, ...] = (0.4,)
     seeds: tuple[int, ...] = (0, 1)
     base: dict[str, Any] = field(default_factory=dict)
+    calibrations: tuple[str, ...] = ("none",)
 
     def configs(self) -> list[RunConfig]:
         """Every run, ordered seed-major so partial results cover all losses early."""
@@ -37,7 +38,13 @@ class Sweep:
         for seed in self.seeds:
             for rate in self.noise_rates:
                 for loss in self.losses:
-                    out.append(RunConfig(loss=loss, seed=seed, noise_rate=rate, **self.base))
+                    for cal in self.calibrations:
+                        out.append(
+                            RunConfig(
+                                loss=loss, seed=seed, noise_rate=rate, calibration=cal,
+                                **self.base,
+                            )
+                        )
         return out
 
 
@@ -90,7 +97,7 @@ def execute(
             on_result(config, result)
         if bar is not None:
             acc = result["metrics"]["test_acc"]
-            bar.set_postfix_str(f"{config.loss.label} seed={config.seed} acc={acc:.3f}")
+            bar.set_postfix_str(f"{config.label} seed={config.seed} acc={acc:.3f}")
             bar.update(1)
 
     try:

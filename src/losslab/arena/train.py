@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .._core.registry import loss_info
+from .calibrate import fit_calibration
 from .config import RunConfig, build_loss
 from .data import LM_DATASETS, load_split, prepare
 from .metrics import evaluate, macro_f1
@@ -59,6 +60,14 @@ def _run(config: RunConfig) -> RunResult:
     )
     x = torch.from_numpy(data.x_train)
     y = torch.from_numpy(data.y_train)
+    y_clean = torch.from_numpy(data.y_train_clean)
+    if config.holdout > 0:
+        # Held out after the noise, so the calibration split has noisy labels too.
+        perm = torch.from_numpy(rng.permutation(len(y)))
+        cut = int(round(config.holdout * len(y)))
+        hold, keep = perm[:cut].sort().values, perm[cut:].sort().values
+        x_hold, y_hold = x[hold], y[hold]
+        x, y, y_clean = x[keep], y[keep], y_clean[keep]
     x_test = torch.from_numpy(data.x_test)
     y_test = torch.from_numpy(data.y_test)
     n = len(y)
@@ -105,15 +114,20 @@ def _run(config: RunConfig) -> RunResult:
         curves["test_ece"].append(ev.ece)
 
     logits_test = _predict(model, x_test)
+    temperature = 1.0
+    if config.calibration != "none":
+        temperature = fit_calibration(config.calibration, _predict(model, x_hold), y_hold)
+        logits_test = logits_test / temperature
     ev = evaluate(logits_test, y_test)
     train_pred = _predict(model, x).argmax(1)
-    flipped = y != torch.from_numpy(data.y_train_clean)
+    flipped = y != y_clean
     metrics = {
         "test_acc": ev.accuracy,
         "test_ece": ev.ece,
         "test_nll": ev.nll,
+        "test_coverage16": ev.coverage,
         "test_macro_f1": macro_f1(logits_test.argmax(1), y_test, data.num_classes),
-        "train_clean_acc": _mean(train_pred == torch.from_numpy(data.y_train_clean)),
+        "train_clean_acc": _mean(train_pred == y_clean),
         # Share of the mislabelled training samples the model predicts with their wrong label:
         # how much label noise was memorised.
         "noise_memorised": _mean((train_pred == y)[flipped]) if bool(flipped.any()) else 0.0,
@@ -125,7 +139,7 @@ def _run(config: RunConfig) -> RunResult:
         reliability=ev.reliability,
         seconds=time.perf_counter() - start,
         diverged=diverged,
-        extra={"train_size": n},
+        extra={"train_size": n, "temperature": temperature},
     )
 
 

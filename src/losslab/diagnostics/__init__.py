@@ -32,16 +32,23 @@ from .hessian import (
     lanczos,
     lanczos_eigenvalues,
     lla_criteria,
+    plot_spectral_density,
     spectral_density,
     top_eigenvalues,
 )
-from .landscape import filter_normalized_direction, loss_landscape, plot_landscape
+from .landscape import (
+    filter_normalized_direction,
+    hessian_directions,
+    loss_landscape,
+    plot_landscape,
+)
 from .probes import ProbeComparison, compare_probes, fit_logistic_probe
 from .reliability import reliability_diagram
 from .safe_step import (
     binary_exact_radius,
     directional_logit_derivatives,
     logit_spread,
+    output_logit_radius,
     safe_step_radius,
 )
 from .scaling import (
@@ -90,6 +97,7 @@ __all__ = [
     "fit_scaling_law",
     "fit_temperature",
     "frame_distance",
+    "hessian_directions",
     "hutchinson_trace",
     "lanczos",
     "lanczos_eigenvalues",
@@ -101,7 +109,9 @@ __all__ = [
     "negative_log_likelihood",
     "neural_collapse",
     "optimal_mixture",
+    "output_logit_radius",
     "plot_landscape",
+    "plot_spectral_density",
     "plot_token_loss_differences",
     "predict_lr_annealing",
     "reliability_diagram",

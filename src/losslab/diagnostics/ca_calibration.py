@@ -95,7 +95,7 @@ class CorrectnessAwareCalibrator(nn.Module):
                 opt.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
-                total += float(loss)
+                total += float(loss.detach())
                 batches += 1
             history.append(total / batches)
         return history

@@ -40,6 +40,25 @@ def filter_normalized_direction(model: nn.Module, *, seed: int = 0) -> list[Tens
     return out
 
 
+def hessian_directions(
+    model: nn.Module,
+    criterion: Callable[[Tensor, Tensor], Tensor],
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    k: int = 2,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+) -> tuple[Tensor, list[list[Tensor]]]:
+    """Top-k Hessian eigenvalues and their eigenvectors shaped like the trainable parameters,
+    ready for :func:`loss_landscape` (unit-norm; no filter normalisation)."""
+    from .hessian import HessianOperator, top_eigenvalues
+
+    op = HessianOperator.for_model(model, criterion, inputs, targets)
+    values, vectors = top_eigenvalues(op, k, max_iter=max_iter, tol=tol)
+    return values, [[t.clone() for t in op.unflatten(v)] for v in vectors]
+
+
 def loss_landscape(
     model: nn.Module,
     loss_fn: Callable[[], Tensor],

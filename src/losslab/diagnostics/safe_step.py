@@ -88,6 +88,8 @@ def directional_logit_derivatives(
 
     ``params`` overrides the model's trainable parameters (the optimiser wrapper evaluates at
     the pre-step point). Buffers are cloned, so batch-norm running statistics are not updated.
+    The model runs in its current mode: put it in eval mode if dropout noise should not enter
+    the derivative.
     """
     fn = "directional_logit_derivatives"
     if not isinstance(model, nn.Module):
@@ -186,3 +188,23 @@ def safe_step_radius(
         )
     radius = binary_exact_radius(gap.double(), slope.double(), eps=eps)
     return radius.min() if radius.numel() else torch.tensor(math.inf, dtype=torch.float64)
+
+
+def output_logit_radius(logits: Tensor, *, gap: str = "spread", class_dim: int = -1) -> Tensor:
+    r"""The cheap heuristic of the official code's ``RhoScaledAdam`` — **not** the JVP bound:
+    :math:`\rho_{out} = \pi / \overline{\Delta_{out}}` with Δ_out the spread (max − min) or the
+    top-2 gap of each sample's *output logits*, averaged over the batch. The official code
+    scales Adam's learning rate by ``clamp(rho_out, 0.01, 1.0)``.
+
+    Example: logits [[2, 1, 0]] → spread 2, ρ_out = π/2; gap="top2" → 1, ρ_out = π.
+    """
+    if gap not in ("spread", "top2"):
+        raise ValueError(f"output_logit_radius: gap must be 'spread' or 'top2', got {gap!r}")
+    z = logits.detach().movedim(class_dim, -1).double()
+    if gap == "spread":
+        delta = z.amax(-1) - z.amin(-1)
+    else:
+        top = z.topk(2, dim=-1).values
+        delta = top[..., 0] - top[..., 1]
+    mean = float(delta.mean()) if delta.numel() else 0.0
+    return torch.tensor(math.pi / mean if mean > 1e-12 else math.inf, dtype=torch.float64)

@@ -1,5 +1,5 @@
 """Re-exports of the logit-space objective families of issue 5 (overlap, metric surrogates,
-distillation, confidence, consistency, distributional), so that ``functional/__init__`` needs
+distillation, confidence, consistency, distributional, adversarial), so that ``functional/__init__`` needs
 one import line for all of them."""
 
 from .adversarial import smooth_adversarial_comp_sum
@@ -28,23 +28,6 @@ from .overlap import (
 from .surrogates import anyloss_acc, anyloss_bacc, anyloss_fbeta, anyloss_gmean, binary_anyloss
 
 __all__ = [
-    "smooth_adversarial_comp_sum",
-    "hl_gauss",
-    "hl_gauss_centers",
-    "hl_gauss_decode",
-    "hl_gauss_encode",
-    "two_hot",
-    "two_hot_atoms",
-    "two_hot_decode",
-    "two_hot_encode",
-    "cbc",
-    "dkl",
-    "ler",
-    "sce_consistency",
-    "ca_calib",
-    "dco",
-    "dco_gradient_factor",
-    "ntp_reward",
     "anyloss_acc",
     "anyloss_bacc",
     "anyloss_fbeta",
@@ -52,12 +35,29 @@ __all__ = [
     "binary_anyloss",
     "binary_dice",
     "binary_tversky",
+    "ca_calib",
+    "cbc",
+    "dco",
+    "dco_gradient_factor",
     "dice",
-    "kd",
-    "multi_aspect_kd",
-    "pld",
     "dice_batch",
+    "dkl",
+    "hl_gauss",
+    "hl_gauss_centers",
+    "hl_gauss_decode",
+    "hl_gauss_encode",
+    "kd",
+    "ler",
+    "multi_aspect_kd",
+    "ntp_reward",
+    "pld",
+    "sce_consistency",
     "self_adjusting_dice",
+    "smooth_adversarial_comp_sum",
     "tversky",
     "tversky_batch",
+    "two_hot",
+    "two_hot_atoms",
+    "two_hot_decode",
+    "two_hot_encode",
 ]

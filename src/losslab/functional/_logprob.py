@@ -34,11 +34,22 @@ def log1m_prob_at(z: Tensor, idx: Tensor, log_p: Tensor) -> Tensor:
     return out
 
 
-def log1m_softmax(z: Tensor, p: Tensor) -> Tensor:
-    """log(1 - softmax(z)) for every class; z and p = softmax(z) of shape (K, C), C >= 2."""
+def _log1m_softmax_exact(z: Tensor, p: Tensor) -> Tensor:
     top = p.argmax(dim=1)
     top_p = p.gather(1, top.unsqueeze(1)).squeeze(1)
-    # Every class but the arg-max has p <= 1/2 or 1 - p >= p_max >= 1/C: log1p is accurate.
+    # Every class but the arg-max has 1 - p >= p_max >= 1/C: log1p is accurate there.
     rest = torch.log1p(-p.scatter(1, top.unsqueeze(1), 0.0))
     top_value = log1m_prob_at(z, top, torch.log(top_p))
     return rest.scatter(1, top.unsqueeze(1), top_value.unsqueeze(1))
+
+
+def log1m_softmax(z: Tensor, p: Tensor) -> Tensor:
+    """log(1 - softmax(z)) for every class; z and p = softmax(z) of shape (K, C), C >= 2."""
+    high = p.detach().amax(dim=1) >= 0.5
+    # Rows without a dominant class: log1p(-p) is accurate everywhere. The clamp keeps
+    # log1p(-1) out of the rows replaced below (their values and gradients come from there).
+    out = torch.log1p(-p.clamp(max=0.5))
+    if bool(high.any()):
+        rows = high.nonzero().squeeze(1)
+        out = out.index_put((rows,), _log1m_softmax_exact(z[rows], p[rows]))
+    return out

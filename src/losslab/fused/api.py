@@ -61,9 +61,9 @@ def _check_tensors(hidden: object, weight: object, target: object, bias: object,
             )
         if b.dtype != w.dtype:
             raise TypeError(f"{FN}: bias must have weight's dtype {w.dtype}, got {b.dtype}")
-    for name, x in (("weight", w), ("target", t), ("bias", b)):
-        if x is not None and x.device != h.device:
-            raise ValueError(f"{FN}: {name} is on {x.device} but hidden is on {h.device}")
+    for name, other in (("weight", w), ("target", t), ("bias", b)):
+        if other is not None and other.device != h.device:
+            raise ValueError(f"{FN}: {name} is on {other.device} but hidden is on {h.device}")
     return h, w, t, b
 
 
@@ -229,9 +229,9 @@ def linear_cross_entropy(
     if impl == "triton":
         from .triton_kernels import TritonLinearCrossEntropy
 
-        loss, lse = TritonLinearCrossEntropy.apply(h2, w, b, y, rows, cfg)
+        loss, lse = TritonLinearCrossEntropy.apply(h2, w, b, y, rows, cfg)  # type: ignore[no-untyped-call]
     elif needs_grad:
-        loss, lse = ChunkedLinearCrossEntropy.apply(h2, w, b, y, rows, cfg)
+        loss, lse = ChunkedLinearCrossEntropy.apply(h2, w, b, y, rows, cfg)  # type: ignore[no-untyped-call]
     else:
         loss, lse = forward_loss(h2.detach(), w.detach(), None if b is None else b.detach(),
                                  y, rows, cfg)

@@ -43,8 +43,8 @@ def _kernel() -> Any:
     import triton
     import triton.language as tl
 
-    @triton.jit
-    def lse_forward(h_ptr, w_ptr, b_ptr, lse_ptr, zsum_ptr, n_rows, vocab, dim,
+    @triton.jit  # type: ignore[untyped-decorator]
+    def lse_forward(h_ptr, w_ptr, b_ptr, lse_ptr, zsum_ptr, n_rows, vocab, dim,  # type: ignore[no-untyped-def]
                     stride_h, stride_w, softcap,
                     HAS_BIAS: tl.constexpr, HAS_SOFTCAP: tl.constexpr, WANT_SUM: tl.constexpr,
                     BLOCK_N: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_D: tl.constexpr):

@@ -43,3 +43,4 @@ __all__ = [
     "LinearCrossEntropy",
     *_logit_objectives.__all__,
 ]
+from .embedding_icnn import ICNNLoss as ICNNLoss  # noqa: E402  (registers "icnn")

@@ -110,8 +110,8 @@ class GSAM:
             for p, d in zip(params, direction, strict=True):
                 p.grad = d
         self.optimizer.step()
-        self.history.append(SharpnessRecord(float(loss), float(perturbed),
-                                            float(perturbed) - float(loss)))
+        f_w, f_adv = float(loss.detach()), float(perturbed.detach())
+        self.history.append(SharpnessRecord(f_w, f_adv, f_adv - f_w))
         return loss
 
 
