@@ -1,6 +1,12 @@
-"""The ``losslab`` command. Each sub-command lives beside the code it drives and is listed in
-``_COMMAND_MODULES``; a module provides ``add_parser(subparsers)`` which registers its parser
-and sets ``func`` (called with the parsed namespace, returning an exit code)."""
+"""The ``losslab`` command.
+
+Each sub-command lives beside the code it drives and is listed in ``_COMMANDS`` with the module
+that defines it; that module provides ``add_parser(subparsers)``, which registers its parser(s)
+and sets ``func`` (called with the parsed namespace, returning an exit code). Only the chosen
+command's module is imported, so ``losslab list`` starts fast and works on a base install even
+when an optional extra (e.g. ``losslab[arena]``) is missing; a command whose extra is missing
+says which one to install.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +14,56 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-_COMMAND_MODULES = [
-    "losslab.commands.list_cmd",
-    "losslab.arena.cli",
-    "losslab.arena.report_cli",
-    "losslab.diagnostics.cli",
-]
+# command name -> (module that defines it, one-line help, the extra it needs)
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "list": ("losslab.commands.list_cmd", "list the registered losses", ""),
+    "arena": ("losslab.arena.cli", "train models under several losses and compare them", "arena"),
+    "report": ("losslab.arena.report_cli", "write the HTML report of an arena run", "arena,plot"),
+    "fit-scaling": ("losslab.diagnostics.cli", "fit a scaling law to a CSV of losses", ""),
+    "calibration": ("losslab.diagnostics.cli", "calibration metrics of saved predictions", ""),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _missing_extra(name: str, extra: str, err: ImportError) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        print(
+            f"losslab {name}: needs the optional dependencies of losslab[{extra}] "
+            f"(pip install 'losslab[{extra}]'): {err}",
+            file=sys.stderr,
+        )
+        return 2
+
+    return run
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; only ``command``'s module is imported (none for ``--help``)."""
     parser = argparse.ArgumentParser(
         prog="losslab",
         description="Cross-entropy and the objectives that compete with it.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+    if command in _COMMANDS:
+        module, help_text, extra = _COMMANDS[command]
+        try:
+            importlib.import_module(module).add_parser(sub)
+        except ImportError as err:
+            stub = sub.add_parser(command, help=help_text, add_help=False)
+            stub.add_argument("rest", nargs=argparse.REMAINDER)
+            stub.set_defaults(func=_missing_extra(command, extra or "all", err))
+    for name, (_, help_text, _) in _COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(args_list)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -39,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as err:
         print(f"losslab {args.command}: error: {err}", file=sys.stderr)
         return 2
-
+    except ImportError as err:  # an optional dependency imported lazily by the command
+        extra = _COMMANDS.get(args.command, ("", "", ""))[2] or "all"
+        return int(_missing_extra(args.command, extra, err)(args))
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -193,6 +193,44 @@ def test_finite_at_extreme_logits(info, dtype):
 
 
 @pytest.mark.parametrize("info", INFOS, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_extreme_logits_match_float64(info, dtype):
+    """Finite is not enough: at logit scale 1e4 the low-precision result must equal the float64
+    value computed on the same (rounded) logits."""
+    x, t = batch(n=8, dtype=torch.float64)
+    x = (x * 5e3).to(dtype)
+    extras = make_extras(info.extra_inputs, x, t)
+    extras64 = {k: v.double() if v.is_floating_point() else v for k, v in extras.items()}
+    torch.testing.assert_close(
+        info.function(x, t, **extras).double(),
+        info.function(x.double(), t, **extras64),
+        rtol=1e-3,
+        atol=1e-3,
+    )
+
+
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
+def test_integer_target_dtypes(info):
+    x, t = batch()
+    torch.testing.assert_close(call(info, x, t.int()), call(info, x, t))
+    with pytest.raises(TypeError, match="target"):
+        call(info, x, t > 2)
+
+
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
+def test_hyperparameters_of_the_wrong_type_are_rejected(info):
+    numeric = [
+        k for k, v in info.defaults.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    if not numeric:
+        pytest.skip(f"{info.name} has no numeric hyperparameter")
+    x, t = batch()
+    for name in numeric:
+        with pytest.raises(TypeError, match=name):
+            call(info, x, t, **{name: "0.5"})
+
+
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
 def test_half_precision_is_computed_in_float32(info):
     x, t = batch(dtype=torch.float32)
     out_half = call(info, x.half(), t)

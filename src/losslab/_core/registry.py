@@ -120,6 +120,14 @@ def _load_all() -> None:
 def list_losses(kind: str | None = None, family: str | None = None) -> list[LossInfo]:
     """All registered losses, sorted by family then name, optionally filtered."""
     _load_all()
+    for label, value, known in (
+        ("kind", kind, {i.kind for i in _REGISTRY.values()}),
+        ("family", family, {i.family for i in _REGISTRY.values()}),
+    ):
+        if value is not None and value not in known:
+            raise ValueError(
+                f"list_losses: unknown {label} {value!r}; known: {', '.join(sorted(known))}"
+            )
     infos = sorted(_REGISTRY.values(), key=lambda i: (i.family, i.name))
     return [
         i for i in infos if (kind is None or i.kind == kind) and (family is None or i.family == family)

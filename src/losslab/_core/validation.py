@@ -8,6 +8,7 @@ Checks run once, at the public entry; inner helpers trust their inputs.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -38,9 +39,9 @@ def check_reduction(fn: str, reduction: object) -> str:
 
 
 def check_ignore_index(fn: str, ignore_index: object) -> int:
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise TypeError(f"{fn}: ignore_index must be an int, got {type(ignore_index).__name__}")
-    return ignore_index
+    return int(ignore_index)
 
 
 def check_class_weight(fn: str, weight: object, num_classes: int, like: Tensor) -> Tensor | None:
@@ -73,13 +74,20 @@ def check_number(
 ) -> float:
     """Check that a scalar hyperparameter is a finite real number inside an interval.
 
-    ``low_open=True`` excludes ``low`` itself (for example ``q`` in ``(0, 1]``).
+    ``low_open=True`` excludes ``low`` itself (for example ``q`` in ``(0, 1]``). Python and
+    NumPy numbers are accepted, and so is a one-element tensor that does not require grad.
+    Hyperparameters are constants: a learnable one (``requires_grad=True``) is rejected rather
+    than silently detached — to learn, e.g., a temperature, scale the logits yourself.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, Tensor) and value.numel() == 1:
-            value = float(value.item())
-        else:
-            raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
+        if value.requires_grad:
+            raise TypeError(
+                f"{fn}: {name} must be a constant, got a tensor that requires grad; "
+                f"hyperparameters are not differentiated"
+            )
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{fn}: {name} must be finite, got {v}")

@@ -16,12 +16,17 @@ def format_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(out)
 
 
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 def run(args: argparse.Namespace) -> int:
     infos = list_losses(kind=args.kind, family=args.family)
     rows = []
     for info in infos:
-        defaults = ", ".join(f"{k}={v!r}" for k, v in info.defaults.items())
-        rows.append([info.name, info.family, info.kind, str(info.paper), defaults])
+        defaults = _short(", ".join(f"{k}={v!r}" for k, v in info.defaults.items()), 70)
+        paper = f"{_short(info.paper.title, 48)} ({info.paper.year})"
+        rows.append([info.name, info.family, info.kind, paper, defaults])
     print(format_table(rows, ["name", "family", "kind", "paper", "defaults"]))
     print(f"\n{len(rows)} losses")
     return 0

@@ -14,6 +14,21 @@ from .._core.validation import check_ignore_index, check_reduction
 HyperparameterCheck = Callable[..., Any]
 
 
+def _class_weight(owner: str, weight: object) -> Tensor | None:
+    """Check a class-weight vector at construction (its length is checked against C at the
+    first call, when C is known). Lists and integer tensors become float32."""
+    if weight is None:
+        return None
+    w = torch.as_tensor(weight)
+    if not w.is_floating_point():
+        w = w.to(torch.float32)
+    if w.dim() != 1:
+        raise ValueError(f"{owner}: weight must be 1-D, one entry per class, got shape {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError(f"{owner}: weight must be finite and non-negative, got {w.tolist()}")
+    return w
+
+
 class LogitLoss(nn.Module):
     """Base of every generated logit-space loss module.
 
@@ -49,7 +64,7 @@ class LogitLoss(nn.Module):
             check(**self.hyperparameters)
         self.ignore_index = check_ignore_index(type(self).__name__, ignore_index)
         self.reduction = check_reduction(type(self).__name__, reduction)
-        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight))
+        self.register_buffer("weight", _class_weight(type(self).__name__, weight))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return type(self).function(
