@@ -47,6 +47,9 @@ def test_report_is_self_contained_with_plots_ranking_and_verdict(tmp_path, capsy
     assert parser.hrefs == []
     assert not re.search(r"<(script|link)\b", page)
     assert len(list((out / "figures").glob("*.png"))) == 6
+    (out / "figures" / "99-stale.png").write_bytes(b"x")
+    assert main(["report", str(out)]) == 0
+    assert len(list((out / "figures").glob("*.png"))) == 6  # earlier figures are replaced
     assert "Noise 40%: ranking by clean-test accuracy" in page
     assert "direction reproduced for" in page  # the minimal preset's claim is evaluated
     assert "No runs for: focal" not in page  # focal is not a challenger of the claim

@@ -160,7 +160,7 @@ def test_identities():
     torch.testing.assert_close(LF.active_passive(x, t, passive="mae"),
                                (nce + mae).mean())
     torch.testing.assert_close(losslab.get_loss("nce+mae")(x, t), (nce + mae).mean())
-    from losslab.functional.robust import nce_and_mae
+    from losslab.functional.normalized import nce_and_mae
 
     torch.testing.assert_close(nce_and_mae(x, t, alpha=0.5, beta=3.0), (0.5 * nce + 3 * mae).mean())
     ngce = LF.normalized_generalized_cross_entropy(x, t, q=0.5, reduction="none")
@@ -353,10 +353,11 @@ def test_docstring_examples_run():
     import doctest
 
     import losslab.functional.ldr as ldr
+    import losslab.functional.normalized as normalized
     import losslab.functional.robust as robust
     import losslab.nn.robust as nn_robust
 
-    for module in [robust, ldr, nn_robust]:
+    for module in [robust, normalized, ldr, nn_robust]:
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -366,12 +367,114 @@ def test_aldr_functional_state_in_place_and_spatial_ids():
     t = torch.randint(0, 4, (2, 3), generator=g)
     ids = torch.arange(6).reshape(2, 3)
     state = torch.full((6,), 10.0, dtype=torch.float64)
-    frozen = LF.aldr_kl(x, t, ids, state, False, reduction="none")
+    frozen = LF.aldr_kl(x, t, sample_ids=ids, lam_state=state, update_state=False,
+                        reduction="none")
     assert torch.equal(state, torch.full((6,), 10.0, dtype=torch.float64))
     torch.testing.assert_close(frozen, LF.aldr_kl(x, t, reduction="none"))
-    LF.aldr_kl(x, t, ids, state)
+    LF.aldr_kl(x, t, sample_ids=ids, lam_state=state)
     flat_x, flat_t = x.movedim(1, -1).reshape(-1, 4), t.reshape(-1)
     _, expected = LF.aldr_kl_step(flat_x, flat_t, None)
     torch.testing.assert_close(state, expected.to(state.dtype))
     with pytest.raises(ValueError, match="aldr_kl: lam_state needs sample_ids"):
-        LF.aldr_kl(x, t, None, state)
+        LF.aldr_kl(x, t, lam_state=state)
+
+
+# --- review fixes ----------------------------------------------------------------------------
+
+def test_aldr_nan_batch_does_not_poison_the_state():
+    x, t = _batch(n=4, seed=13)
+    mod = losslab.nn.ALDRKL(num_samples=4)
+    ids = torch.arange(4)
+    bad = x.clone()
+    bad[1, 0] = float("nan")
+    out = mod(bad, t, ids)
+    assert torch.isnan(out)  # the loss reports the bad input ...
+    lam = mod.lam.clone()
+    assert torch.isfinite(lam).all() and lam[1].item() == 10.0  # ... the state keeps λ_prev
+    _, expected = LF.aldr_kl_step(x, t, None)
+    torch.testing.assert_close(lam[[0, 2, 3]], expected[[0, 2, 3]].float())
+    assert torch.isfinite(mod(x, t, ids))  # and the next batch works
+    assert mod.lam[1].item() < 10.0
+
+
+def test_aldr_lambda_errors_name_the_callers_argument():
+    x, t = _batch(n=4, seed=14)
+    state = torch.full((4,), 10.0)
+    state[2] = float("nan")
+    with pytest.raises(ValueError, match="aldr_kl: lam_state must be finite and positive"):
+        LF.aldr_kl(x, t, sample_ids=torch.arange(4), lam_state=state)
+    with pytest.raises(ValueError, match="aldr_kl: lam_prev must be finite and positive"):
+        LF.aldr_kl_step(x, t, torch.tensor([1.0, float("inf"), 1.0, 1.0]))
+    with pytest.raises(ValueError, match="lam_prev must be finite and positive"):
+        LF.aldr_kl_step(x, t, torch.tensor([1.0, 0.0, 1.0, 1.0]))
+
+
+def test_aldr_integer_lambda_is_rejected():
+    x, t = _batch(n=4, seed=15)
+    with pytest.raises(TypeError, match="aldr_kl: lam_prev must be a floating-point tensor"):
+        LF.aldr_kl_step(x, t, torch.full((4,), 10))
+    # half-precision λ is accepted and returned in at least float32
+    _, lam = LF.aldr_kl_step(x.float(), t, torch.full((4,), 10.0, dtype=torch.float16))
+    assert lam.dtype == torch.float32
+
+
+def test_aldr_state_arguments_are_keyword_only_and_validated():
+    x, t = _batch(n=4, seed=16)
+    ids, state = torch.arange(4), torch.full((4,), 10.0)
+    with pytest.raises(TypeError):
+        LF.aldr_kl(x, t, ids, state)  # positional state arguments
+    with pytest.raises(TypeError, match="aldr_kl: update_state must be a bool, got int"):
+        LF.aldr_kl(x, t, sample_ids=ids, lam_state=state, update_state=0)
+    assert torch.equal(state, torch.full((4,), 10.0))
+    info = {i.name: i for i in losslab.list_losses()}["aldr-kl"]
+    assert info.defaults == {"lam0": 10.0, "alpha": 2.0, "margin": 0.1, "normalize": "none"}
+    with pytest.raises(TypeError, match="ALDRKL: sample_ids"):
+        losslab.nn.ALDRKL(sample_ids=ids)
+    assert "sample_ids" not in repr(losslab.nn.ALDRKL())
+
+
+def test_aldr_growth_validates_ids_before_allocating():
+    x, t = _batch(n=4, seed=17)
+    mod = losslab.nn.ALDRKL()
+    with pytest.raises(ValueError, match="aldr_kl: sample_ids must have the target's shape"):
+        mod(x, t, torch.tensor([0, 1, 10**7]))  # wrong shape: nothing may be allocated
+    assert mod.lam.numel() == 0
+    with pytest.raises(ValueError, match=r"aldr_kl: sample_ids must lie in \[0, inf\)"):
+        mod(x, t, torch.tensor([0, -1, 2, 3]))
+    with pytest.raises(ValueError, match="aldr_kl: target"):
+        mod(x, t + 10, torch.tensor([0, 1, 2, 10**7]))  # a bad target is reported first
+    assert mod.lam.numel() == 0
+    mod(x, t, torch.tensor([0, 1, 2, 5]))
+    assert mod.lam.numel() == 6
+
+
+@pytest.mark.parametrize("fn,kwargs,name", [
+    (LF.ldr_kl, {"lam": 1e300}, "lam"),
+    (LF.ldr_kl, {"lam": 1e-300}, "lam"),
+    (LF.ldr_kl, {"margin": 1e300}, "margin"),
+    (LF.aldr_kl, {"lam0": 1e-300}, "lam0"),
+    (LF.aldr_kl, {"lam0": 1e300}, "lam0"),
+    (LF.symmetric_cross_entropy, {"alpha": 1e300}, "alpha"),
+    (LF.active_passive, {"beta": 1e300}, "beta"),
+    (LF.reverse_cross_entropy, {"log_zero": -1e300}, "log_zero"),
+])
+def test_hyperparameters_outside_float32_are_rejected(fn, kwargs, name):
+    # They used to become inf or 0 inside the loss and give NaN (inf·0, 0/0).
+    x, t = _batch(n=3)
+    x[0] = torch.tensor([30.0, 0.0, 0.0, 0.0, 0.0])  # p_y → 1 for y = 0: log p_y = 0 exactly
+    t[0] = 0
+    with pytest.raises(ValueError, match=f"{fn.__name__}: {name} must be 0 or have magnitude"):
+        fn(x.float(), t, **kwargs)
+
+
+@pytest.mark.parametrize("lam", [1e2, 1e4, 1e6])
+def test_ldr_large_lambda_float32_matches_float64(lam):
+    # logsumexp(d/λ) - log C cancelled for large λ (float32 error 0.16 at λ = 1e6).
+    x, t = _batch(n=32, c=7, seed=18)
+    v64 = LF.ldr_kl(x, t, lam=lam, reduction="none")
+    v32 = LF.ldr_kl(x.float(), t, lam=lam, reduction="none")
+    torch.testing.assert_close(v32.double(), v64, rtol=1e-5, atol=1e-5)
+    # λ → ∞ limit: mean_k d_k
+    d = x - x.gather(1, t[:, None]) + 0.1 * (1 - TF.one_hot(t, 7).double())
+    if lam == 1e6:
+        torch.testing.assert_close(v64, d.mean(1), rtol=0, atol=1e-4)

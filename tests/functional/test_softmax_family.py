@@ -202,3 +202,80 @@ def test_docstring_examples_run():
     import losslab.functional.softmax as module
 
     assert doctest.testmod(module).failed == 0
+
+
+# --- review fixes: scale range, equal logits, tensor hyperparameters -------------------------
+
+@pytest.mark.parametrize("scale", [1e-7, 1.0, 1e4, 1e30])
+def test_z_loss_float32_matches_float64_at_any_scale(scale):
+    # Before: σ² overflowed at |z| ≳ 1.8e19 (loss → softplus(b)/a, zero gradient) and the
+    # variance ε dominated below ~1e-5 (error 0.38 at 1e-6).
+    x, t = _batch(n=32, c=7, scale=1.0, seed=11)
+    x64 = (x * scale).requires_grad_()
+    x32 = (x * scale).float().requires_grad_()
+    l64 = LF.spherical_z_loss(x64, t, reduction="none", a=2.0, b=1.5)
+    l32 = LF.spherical_z_loss(x32, t, reduction="none", a=2.0, b=1.5)
+    np.testing.assert_allclose(l32.detach().double().numpy(), l64.detach().numpy(), rtol=1e-3)
+    np.testing.assert_allclose(l64.detach().numpy(), _z_loss_reference(x, t, 2.0, 1.5),
+                               rtol=1e-9)  # scale invariance, exact in float64
+    l64.sum().backward()
+    l32.sum().backward()
+    # The gradient scales like 1/scale; compare it in unit-scale terms.
+    torch.testing.assert_close(x32.grad.double() * scale, x64.grad * scale, rtol=1e-3,
+                               atol=1e-5)
+    assert x64.grad.abs().max().item() * scale > 0.01  # not the zero gradient of an overflow
+
+
+def test_z_loss_reviewer_repro_huge_logits():
+    z = torch.tensor([[1e30, -1e30, 0.0]])
+    # same standardised logits as [1, -1, 0]: ẑ_0 = 1/sqrt(2/3)
+    expected = math.log1p(math.exp(1.0 - 1.0 / math.sqrt(2.0 / 3.0)))
+    assert LF.spherical_z_loss(z, Y).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("value", [0.0, -3.0, 1e30, 1e-30])
+def test_z_loss_equal_logits_has_bounded_documented_gradient(value):
+    # A zero-initialised head: ẑ_y := 0 and the gradient is that at σ = 1,
+    # -sigmoid(a·b)·(e_y - 1/C) per row (it was -5.5e5 with the old variance ε).
+    a, b = 2.0, 0.5
+    x = torch.full((3, 4), value, requires_grad=True)
+    t = torch.tensor([0, 1, 3])
+    out = LF.spherical_z_loss(x, t, a=a, b=b, reduction="sum")
+    out.backward()
+    assert out.item() == pytest.approx(3 * math.log1p(math.exp(a * b)) / a, rel=1e-6)
+    one_hot = torch.nn.functional.one_hot(t, 4).float()
+    expected = -torch.sigmoid(torch.tensor(a * b)) * (one_hot - 0.25)
+    torch.testing.assert_close(x.grad, expected)
+
+
+HYPERPARAMETERS = [
+    ("cross_entropy", "temperature", 2.0),
+    ("cross_entropy", "z_loss", 0.1),
+    ("cross_entropy", "label_smoothing", 0.2),
+    ("cross_entropy", "softcap", 3.0),
+    ("comp_sum", "tau", 0.5),
+    ("spherical_z_loss", "a", 2.0),
+    ("generalized_cross_entropy", "q", 0.5),
+    ("focal_loss", "gamma", 1.5),
+    ("ldr_kl", "lam", 2.0),
+]
+
+
+@pytest.mark.parametrize("fn,name,value", HYPERPARAMETERS)
+def test_tensor_hyperparameter_is_a_plain_number(fn, name, value):
+    # Hyperparameters are used as Python floats everywhere: a 1-element tensor either is
+    # rejected (when it requires grad) or gives exactly the float's loss, with the logits'
+    # dtype and no graph to it (a float64 (1,)-tensor used as-is would promote the loss).
+    x, t = _batch(n=6)
+    x = x.float()
+    function = getattr(LF, fn)
+    expected = function(x, t, **{name: value})
+    h = torch.tensor(value, dtype=torch.float64, requires_grad=True)
+    try:
+        got = function(x, t, **{name: h})
+        assert not got.requires_grad, f"{fn}: the loss carries a gradient to {name}"
+    except (TypeError, ValueError) as error:
+        assert name in str(error)
+    got = function(x, t, **{name: torch.tensor([value], dtype=torch.float64)})
+    assert got.dtype == expected.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)

@@ -71,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
     preset_name, settings = merged_settings(args)
     sweep, workers = to_sweep(settings)
     configs = check_sweep(sweep)  # every key and every loss is checked before training
+    cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
     print(
-        f"arena: {len(sweep.losses)} losses x {len(sweep.calibrations)} calibrations x "
-        f"{len(sweep.noise_rates)} noise rates x {len(sweep.seeds)} seeds = {len(configs)} "
-        f"runs; results in {args.out}/runs.db",
+        f"arena: {len(sweep.losses)} losses x {cals}{len(sweep.noise_rates)} noise rates x "
+        f"{len(sweep.seeds)} seeds = {len(configs)} runs; results in {args.out}/runs.db",
         file=sys.stderr,
     )
     with RunStore(args.out) as store:

@@ -162,6 +162,8 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
     out = Path(output) if output is not None else directory / "report.html"
     figures = out.parent / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    for stale in figures.glob("[0-9][0-9]-*.png"):  # figures of an earlier report
+        stale.unlink()
     with RunStore(directory) as store:
         runs = store.runs()
         presets = store.get_meta("presets", {})

@@ -46,7 +46,9 @@ class Cell:
 
 def setting_of(config: RunConfig) -> str:
     """Everything but loss, noise rate and seed, as a short readable label."""
-    parts = [config.dataset, config.model, f"{config.noise} noise"]
+    # Not the noise *rate*: rates are the x axis within one setting.
+    noise = "clean labels" if config.noise == "none" else f"{config.noise} noise"
+    parts = [config.dataset, config.model, noise]
     if config.imbalance > 1:
         parts.append(f"long-tail {config.imbalance:g}:1")
     if config.holdout > 0:

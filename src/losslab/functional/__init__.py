@@ -22,13 +22,15 @@ from .ldr import aldr_kl, aldr_kl_step, ldr_kl
 from .metrix import metrix_loss as metrix_loss
 from .metrix import soft_pair_loss as soft_pair_loss
 from .metrix import utilization as utilization
-from .robust import (
+from .normalized import (
     active_passive,
-    generalized_cross_entropy,
-    mean_absolute_error,
     nce_and_mae,
     normalized_cross_entropy,
     normalized_generalized_cross_entropy,
+)
+from .robust import (
+    generalized_cross_entropy,
+    mean_absolute_error,
     reverse_cross_entropy,
     symmetric_cross_entropy,
 )

@@ -50,3 +50,22 @@ def aligned_rows(
     if not bool(kept.all()):
         flat = flat[kept]
     return flat if dtype is None else flat.to(dtype)
+
+
+def logits_like_rows(
+    fn: str,
+    name: str,
+    extra: object,
+    input: Tensor,
+    target: Tensor,
+    ignore_index: int,
+    z: Tensor,
+    *,
+    detach: bool,
+) -> Tensor:
+    """A second set of logits shaped like ``input`` (teacher or second view) as rows aligned
+    with the kept rows ``z`` (K, C), in ``z``'s dtype; detached for teachers."""
+    rows = aligned_rows(
+        fn, name, extra, input, target, ignore_index, width=z.shape[1], dtype=z.dtype
+    )
+    return rows.detach() if detach else rows

@@ -103,7 +103,7 @@ def dco_gradient_factor(input: Tensor, target: Tensor, *, n: float = 16.0) -> Te
     r"""The DCO gradient factor F(N, p̂) = N p̂ (1 − p̂)^{N−1} / (1 − (1 − p̂)^N) per row.
 
     ∇_z dco = F · ∇_z CE row by row. Returns (N,) or (N, d1, ...) like the target, detached;
-    ignore_index does not apply (every position gets its factor).
+    positions whose target is -100 get 0.
 
     Example:
         >>> import torch, losslab.functional as LF

@@ -16,7 +16,7 @@ from torch import Tensor
 from .._core.logit_loss import logit_loss
 from .._core.validation import check_choice, check_number, check_tensor
 from ._batch_level import batch_level_loss, weighted_mean
-from ._extras import aligned_rows
+from ._extras import logits_like_rows
 from ._logprob import log1m_prob_at, log1m_softmax
 
 
@@ -51,16 +51,16 @@ def sce_consistency(
     """
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        t = aligned_rows(
+        t = logits_like_rows(
             "sce_consistency",
             "teacher_logits",
             teacher_logits,
             input,
             target,
             ignore_index,
-            width=z.shape[1],
-            dtype=z.dtype,
-        ).detach()
+            z,
+            detach=True,
+        )
         log_ps, log_pt = torch.log_softmax(z, 1), torch.log_softmax(t, 1)
         return -0.5 * (log_pt.exp() * log_ps).sum(1) - 0.5 * (log_ps.exp() * log_pt).sum(1)
 
@@ -213,15 +213,15 @@ def dkl(
     _check_dkl(temperature=temperature)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        v = aligned_rows(
+        v = logits_like_rows(
             "dkl",
             "view_logits",
             view_logits,
             input,
             target,
             ignore_index,
-            width=z.shape[1],
-            dtype=z.dtype,
+            z,
+            detach=False,
         )
         log_p, log_q = torch.log_softmax(z / temperature, 1), torch.log_softmax(v / temperature, 1)
         return (log_p.exp() * (log_p - log_q)).sum(1)
@@ -291,16 +291,16 @@ def cbc(
     )
 
     def batch(z: Tensor, y: Tensor, class_weight: Tensor | None) -> Tensor:
-        u = aligned_rows(
+        u = logits_like_rows(
             "cbc",
             "teacher_logits",
             teacher_logits,
             input,
             target,
             ignore_index,
-            width=z.shape[1],
-            dtype=z.dtype,
-        ).detach()
+            z,
+            detach=True,
+        )
         pt = torch.softmax(u, 1)
         w_pos, y_tilde = pt.max(1)
         w_neg, c_bar = pt.min(1)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .._core.logit_loss import log_prob_of_target, logit_loss
 from .._core.validation import check_number
-from ._extras import aligned_rows
+from ._extras import aligned_rows, logits_like_rows
 
 
 def _check_kd(*, temperature: float, ce_weight: float) -> None:
@@ -92,16 +92,16 @@ def kd(
     T = float(temperature)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        t = aligned_rows(
+        t = logits_like_rows(
             "kd",
             "teacher_logits",
             teacher_logits,
             input,
             target,
             ignore_index,
-            width=z.shape[1],
-            dtype=z.dtype,
-        ).detach()
+            z,
+            detach=True,
+        )
         log_q = torch.log_softmax(t / T, dim=1)
         log_p = torch.log_softmax(z / T, dim=1)
         loss = (T * T) * (log_q.exp() * (log_q - log_p)).sum(1)
@@ -158,16 +158,16 @@ def pld(
     tau = float(teacher_temperature)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        t = aligned_rows(
+        t = logits_like_rows(
             "pld",
             "teacher_logits",
             teacher_logits,
             input,
             target,
             ignore_index,
-            width=z.shape[1],
-            dtype=z.dtype,
-        ).detach()
+            z,
+            detach=True,
+        )
         alpha = torch.softmax(t / tau, dim=1)
         first = torch.zeros_like(t, dtype=torch.bool).scatter_(1, y.unsqueeze(1), True)
         order = torch.argsort(

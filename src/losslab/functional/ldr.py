@@ -23,6 +23,7 @@ from .._core.validation import (
     check_tensor,
     flatten_logits,
 )
+from .softmax import check_float32_number
 
 NORMALIZATIONS = ("none", "softplus_mean", "l1_mean")
 
@@ -60,19 +61,26 @@ def normalize_scores(z: Tensor, mode: str) -> Tensor:
 
 
 def _ldr_rows(z: Tensor, y: Tensor, margin: float, lam: Tensor | float) -> Tensor:
-    """λ·log mean_k exp(d_k/λ) with d_k = z_k - z_y + margin·[k≠y]; λ scalar or (K,)."""
-    num_classes = z.shape[1]
+    """λ·log mean_k exp(d_k/λ) with d_k = z_k - z_y + margin·[k≠y]; λ scalar or (K,).
+
+    Computed as ``m + log1p(mean_k expm1(w_k - m))`` with ``w = d/λ``, ``m = max_k w_k``, not
+    ``logsumexp(w) - log C``: for large λ the latter cancels (float32 error 2e-3 at λ = 1e4,
+    0.16 at λ = 1e6 on unit logits). The gradient is softmax(w) either way (m is detached).
+    """
     not_target = torch.ones_like(z).scatter(1, y.unsqueeze(1), 0.0)
     d = z - z.gather(1, y.unsqueeze(1)) + margin * not_target
     lam_col = lam.unsqueeze(1) if isinstance(lam, Tensor) else lam
-    log_mean = torch.logsumexp(d / lam_col, dim=1) - math.log(num_classes)
+    w = d / lam_col
+    m = w.detach().amax(dim=1, keepdim=True)
+    log_mean = m.squeeze(1) + torch.log1p(torch.expm1(w - m).mean(dim=1))
     return lam * log_mean
 
 
 def _check_ldr_kl(*, lam: float, margin: float, normalize: str) -> None:
-    check_number("ldr_kl", "lam", lam, low=0.0, low_open=True)
-    check_number("ldr_kl", "margin", margin, low=0.0)
-    check_choice("ldr_kl", "normalize", normalize, NORMALIZATIONS)
+    fn = "ldr_kl"
+    check_float32_number(fn, "lam", check_number(fn, "lam", lam, low=0.0, low_open=True))
+    check_float32_number(fn, "margin", check_number(fn, "margin", margin, low=0.0))
+    check_choice(fn, "normalize", normalize, NORMALIZATIONS)
 
 
 def ldr_kl(
@@ -105,7 +113,8 @@ def ldr_kl(
         input: logits (N, C) or (N, C, d1, ...).
         target: class indices (N,) or (N, d1, ...).
         weight, ignore_index, reduction: as in :func:`losslab.functional.cross_entropy`.
-        lam: λ > 0, the DRO temperature (official experiments: 10).
+        lam: λ > 0, the DRO temperature (official experiments: 10). ``lam`` and ``margin``
+            must be representable in float32 (magnitude in [1.2e-38, 3.4e38] or 0).
         margin: c ≥ 0 (official experiments: 0.1; the code's class default is 2).
         normalize: ``"none"`` | ``"softplus_mean"`` | ``"l1_mean"``.
 
@@ -129,10 +138,28 @@ def ldr_kl(
 
 
 def _check_aldr_kl(*, lam0: float, alpha: float, margin: float, normalize: str) -> None:
-    check_number("aldr_kl", "lam0", lam0, low=0.0, low_open=True)
-    check_number("aldr_kl", "alpha", alpha, low=1.0, low_open=True)
-    check_number("aldr_kl", "margin", margin, low=0.0)
-    check_choice("aldr_kl", "normalize", normalize, NORMALIZATIONS)
+    fn = "aldr_kl"
+    check_float32_number(fn, "lam0", check_number(fn, "lam0", lam0, low=0.0, low_open=True))
+    check_float32_number(fn, "alpha", check_number(fn, "alpha", alpha, low=1.0, low_open=True))
+    check_float32_number(fn, "margin", check_number(fn, "margin", margin, low=0.0))
+    check_choice(fn, "normalize", normalize, NORMALIZATIONS)
+
+
+def _check_lam(fn: str, name: str, lam: object, shape: tuple[int, ...]) -> Tensor:
+    """Validate previous λ values (``lam_prev``, or ``lam_state[sample_ids]`` reported as
+    ``lam_state``): floating point, the target's shape, finite and positive."""
+    t = check_tensor(fn, name, lam)
+    if not t.is_floating_point():
+        raise TypeError(f"{fn}: {name} must be a floating-point tensor (integer λ would be "
+                        f"truncated), got dtype {t.dtype}")
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{fn}: {name} must have the target's shape {shape}, "
+                         f"got {tuple(t.shape)}")
+    bad = ~(torch.isfinite(t) & (t > 0))
+    if bool(bad.any()):
+        raise ValueError(f"{fn}: {name} must be finite and positive, got "
+                         f"{t[bad].reshape(-1)[0].item()} at {bad.sum().item()} position(s)")
+    return t
 
 
 def _aldr_rows(
@@ -168,31 +195,43 @@ def aldr_kl_step(
     """One ALDR-KL step from the previous per-sample λ; returns ``(loss, new λ)``.
 
     ``lam_prev`` has the target's shape (one λ per target position; ``None`` means the first
-    visit, λ₀ everywhere). The returned λ has the same shape, is detached, and equals
-    ``lam_prev`` at ignored positions. See :func:`aldr_kl` for the formula; the stateful
-    module :class:`losslab.nn.ALDRKL` stores the returned λ per sample id.
+    visit, λ₀ everywhere) and a floating dtype (stored in at least float32). The returned λ
+    has the same shape, is detached, and equals ``lam_prev`` at ignored positions and at rows
+    whose new λ is not finite (NaN/inf logits): one bad batch does not poison the state.
+    See :func:`aldr_kl` for the formula; the stateful module :class:`losslab.nn.ALDRKL`
+    stores the returned λ per sample id.
     """
     fn = "aldr_kl"
     _check_aldr_kl(lam0=lam0, alpha=alpha, margin=margin, normalize=normalize)
     check_tensor(fn, "target", target)
+    if lam_prev is not None:
+        _check_lam(fn, "lam_prev", lam_prev, tuple(target.shape))
+    return _aldr_step(input, target, lam_prev, weight=weight, ignore_index=ignore_index,
+                      reduction=reduction, lam0=float(lam0), alpha=float(alpha),
+                      margin=float(margin), normalize=normalize)
+
+
+def _aldr_step(
+    input: Tensor, target: Tensor, lam_prev: Tensor | None, *, weight: Tensor | None,
+    ignore_index: int, reduction: str, lam0: float, alpha: float, margin: float, normalize: str,
+) -> tuple[Tensor, Tensor]:
+    """:func:`aldr_kl_step` after validation of the hyperparameters and of ``lam_prev``."""
+    fn = "aldr_kl"
     if lam_prev is None:
-        prev = torch.full((target.numel(),), float(lam0), device=target.device)
+        prev = torch.full((target.numel(),), lam0, device=target.device)
     else:
-        check_tensor(fn, "lam_prev", lam_prev)
-        if tuple(lam_prev.shape) != tuple(target.shape):
-            raise ValueError(f"{fn}: lam_prev must have the target's shape "
-                             f"{tuple(target.shape)}, got {tuple(lam_prev.shape)}")
-        if not bool((lam_prev > 0).all()):
-            raise ValueError(f"{fn}: lam_prev must be positive, got min {lam_prev.min().item()}")
         prev = lam_prev.detach().reshape(-1)
+        prev = prev.to(torch.promote_types(prev.dtype, torch.float32))
     new_lam = prev.clone()
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
         # logit_loss drops ignored rows before calling us; select the same rows of λ.
         kept = target.reshape(-1) != ignore_index
         lam_rows = prev[kept].to(z.dtype)
-        loss, lam = _aldr_rows(normalize_scores(z, normalize), y, lam_rows, lam0=float(lam0),
-                               alpha=float(alpha), margin=float(margin))
+        loss, lam = _aldr_rows(normalize_scores(z, normalize), y, lam_rows, lam0=lam0,
+                               alpha=alpha, margin=margin)
+        # A row with NaN/inf logits keeps its previous λ rather than storing NaN.
+        lam = torch.where(torch.isfinite(lam), lam, lam_rows)
         new_lam[kept] = lam.to(new_lam.dtype)
         return loss
 
@@ -217,13 +256,25 @@ def _check_sample_ids(fn: str, sample_ids: object, target: Tensor, size: int | N
     return ids.long()
 
 
+def check_state_inputs(
+    fn: str, input: object, target: object, ignore_index: object, sample_ids: object
+) -> Tensor:
+    """Validate logits, target and ``sample_ids`` (integer, the target's shape, ≥ 0) before
+    any state is read or grown; returns the ids as int64."""
+    # Report bad logits or targets before comparing sample_ids against them.
+    logits, tgt = check_tensor(fn, "input", input), check_tensor(fn, "target", target)
+    flatten_logits(fn, logits)
+    check_index_target(fn, logits, tgt, check_ignore_index(fn, ignore_index))
+    return _check_sample_ids(fn, sample_ids, tgt, None)
+
+
 def aldr_kl(
     input: Tensor,
     target: Tensor,
+    *,
     sample_ids: Tensor | None = None,
     lam_state: Tensor | None = None,
     update_state: bool = True,
-    *,
     weight: Tensor | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
@@ -250,7 +301,8 @@ def aldr_kl(
     State, like the running statistics of ``F.batch_norm``: with ``lam_state`` (a (N_data,)
     tensor of every sample's λ, initialised to λ₀) and ``sample_ids`` (the target's shape,
     indices into it), ``λ_old = lam_state[sample_ids]`` and, if ``update_state``, the new λ
-    is written back in place (ignored positions keep theirs). Without ``lam_state`` every
+    is written back in place (ignored positions, and rows whose new λ is not finite because
+    their logits are NaN/inf, keep theirs). Without ``lam_state`` every
     sample is at its first visit (λ_old = λ₀); ``sample_ids`` is then only validated.
     :class:`losslab.nn.ALDRKL` owns such a state. The official code first divides the logits
     by ``mean|z|`` (``normalize="l1_mean"``; with ``softplus=True``, ``"softplus_mean"``); the
@@ -261,7 +313,9 @@ def aldr_kl(
         target: class indices (N,) or (N, d1, ...).
         sample_ids: ``None`` or integer ids with the target's shape.
         lam_state: ``None`` or the float (N_data,) λ of every sample; updated in place.
-        update_state: write the new λ into ``lam_state`` (the module passes ``self.training``).
+        update_state: bool, write the new λ into ``lam_state`` (the module passes
+            ``self.training``). ``sample_ids``, ``lam_state`` and ``update_state`` are
+            keyword-only.
         weight, ignore_index, reduction: as in :func:`losslab.functional.cross_entropy`.
         lam0: λ₀ > 0 (official: 10).
         alpha: α > 1 (official: 2).
@@ -279,11 +333,11 @@ def aldr_kl(
     """
     fn = "aldr_kl"
     _check_aldr_kl(lam0=lam0, alpha=alpha, margin=margin, normalize=normalize)
+    if not isinstance(update_state, bool):
+        raise TypeError(f"{fn}: update_state must be a bool, got {type(update_state).__name__}")
     check_tensor(fn, "target", target)
     if sample_ids is not None:
-        # Report bad logits or targets before comparing sample_ids against them.
-        flatten_logits(fn, input)
-        check_index_target(fn, input, target, check_ignore_index(fn, ignore_index))
+        check_state_inputs(fn, input, target, ignore_index, sample_ids)
     lam_prev: Tensor | None = None
     ids: Tensor | None = None
     if lam_state is not None:
@@ -294,12 +348,10 @@ def aldr_kl(
         if sample_ids is None:
             raise ValueError(f"{fn}: lam_state needs sample_ids (which samples to read)")
         ids = _check_sample_ids(fn, sample_ids, target, state.shape[0]).to(state.device)
-        lam_prev = state[ids].to(target.device)
-    elif sample_ids is not None:
-        _check_sample_ids(fn, sample_ids, target, None)
-    loss, lam_new = aldr_kl_step(input, target, lam_prev, weight=weight,
-                                 ignore_index=ignore_index, reduction=reduction, lam0=lam0,
-                                 alpha=alpha, margin=margin, normalize=normalize)
+        lam_prev = _check_lam(fn, "lam_state", state[ids].to(target.device), tuple(target.shape))
+    loss, lam_new = _aldr_step(input, target, lam_prev, weight=weight,
+                               ignore_index=ignore_index, reduction=reduction, lam0=float(lam0),
+                               alpha=float(alpha), margin=float(margin), normalize=normalize)
     if lam_state is not None and ids is not None and update_state:
         with torch.no_grad():
             lam_state[ids.reshape(-1)] = lam_new.reshape(-1).to(lam_state)

@@ -15,6 +15,20 @@ from torch import Tensor
 from .._core.logit_loss import log_prob_of_target, logit_loss, target_logit
 from .._core.validation import check_number
 
+_F32 = torch.finfo(torch.float32)
+
+
+def check_float32_number(fn: str, name: str, value: float) -> float:
+    """Reject a (validated) hyperparameter that float32 cannot hold: it would become ``inf`` or
+    ``0`` inside the loss (for example ``lam=1e300`` → ``inf·0 = NaN``)."""
+    v = float(value)
+    if v != 0.0 and not _F32.tiny <= abs(v) <= _F32.max:
+        raise ValueError(
+            f"{fn}: {name} must be 0 or have magnitude in [{_F32.tiny:.3g}, {_F32.max:.3g}] "
+            f"(representable in float32), got {v:g}"
+        )
+    return v
+
 
 def _check_cross_entropy(
     *, label_smoothing: float, temperature: float, softcap: float | None, z_loss: float
@@ -86,10 +100,12 @@ def cross_entropy(
     _check_cross_entropy(
         label_smoothing=label_smoothing, temperature=temperature, softcap=softcap, z_loss=z_loss
     )
-    eps = float(label_smoothing)
+    # Python floats: a 1-element tensor hyperparameter must not carry a gradient into the loss.
+    eps, temp, cz = float(label_smoothing), float(temperature), float(z_loss)
+    cap = None if softcap is None else float(softcap)
 
     def log_partition_and_logp(z: Tensor) -> tuple[Tensor, Tensor]:
-        z = transform_logits(z, temperature=temperature, softcap=softcap)
+        z = transform_logits(z, temperature=temp, softcap=cap)
         lse = torch.logsumexp(z, dim=1)
         return lse, z - lse.unsqueeze(1)
 
@@ -101,8 +117,8 @@ def cross_entropy(
         if eps > 0.0:
             smooth = -(logp if w is None else logp * w).sum(1) / z.shape[1]
             loss = (1.0 - eps) * loss + eps * smooth
-        if z_loss > 0.0:
-            penalty = z_loss * lse.square()
+        if cz > 0.0:
+            penalty = cz * lse.square()
             loss = loss + (penalty if w_y is None else penalty * w_y)
         return loss
 
@@ -111,8 +127,8 @@ def cross_entropy(
         if eps > 0.0:
             t = (1.0 - eps) * t + eps / z.shape[1]
         loss = -((t * logp) if w is None else (t * w * logp)).sum(1)
-        if z_loss > 0.0:
-            loss = loss + z_loss * lse.square()
+        if cz > 0.0:
+            loss = loss + cz * lse.square()
         return loss
 
     return logit_loss(
@@ -206,13 +222,37 @@ def comp_sum(
     )
 
 
-# Added to the variance so that sigma (and its gradient) stay finite when all logits are equal.
-_Z_LOSS_VAR_EPS = 1e-12
-
-
 def _check_spherical_z_loss(*, a: float, b: float) -> None:
-    check_number("spherical_z_loss", "a", a, low=0.0, low_open=True)
-    check_number("spherical_z_loss", "b", b)
+    fn = "spherical_z_loss"
+    check_float32_number(fn, "a", check_number(fn, "a", a, low=0.0, low_open=True))
+    check_float32_number(fn, "b", check_number(fn, "b", b))
+
+
+def _standardised_target(z: Tensor, y: Tensor) -> Tensor:
+    """ẑ_y = (z_y - μ)/σ of (K, C) logits, exact at any finite logit scale.
+
+    Each row is divided by its largest |z| and then by its largest |centred| value (both
+    detached: the ratio does not depend on them, so the gradient is unchanged). Then
+    ``mean u² ≥ 1/C`` can neither overflow nor underflow, and no ε is needed. A row of exactly
+    equal logits has ẑ_y := 0, with the gradient of ``(z_y - μ)/1``, i.e. ``e_y - 1/C`` (σ
+    taken as one logit unit): bounded, and a zero-initialised head still learns.
+    """
+    with torch.no_grad():
+        s = z.abs().amax(dim=1, keepdim=True)
+        s = torch.where(s > 0, s, torch.ones_like(s))
+    centred = z / s - (z / s).mean(dim=1, keepdim=True)  # equal rows give exactly 0
+    with torch.no_grad():
+        m = centred.abs().amax(dim=1, keepdim=True)
+        spread = m > 0
+        m = torch.where(spread, m, torch.ones_like(m))
+    u = centred / m
+    mean_sq = u.square().mean(dim=1, keepdim=True)
+    # ≥ 1/C on rows with spread; the ones elsewhere keep sqrt's derivative finite.
+    sigma = torch.sqrt(torch.where(spread, mean_sq, torch.ones_like(mean_sq)))
+    spread_y = spread.squeeze(1)
+    z_hat = target_logit(u, y) / sigma.squeeze(1)
+    equal_rows = target_logit(centred, y) * s.squeeze(1)  # value 0, gradient e_y - 1/C
+    return torch.where(spread_y, z_hat, equal_rows)
 
 
 def spherical_z_loss(
@@ -229,13 +269,15 @@ def spherical_z_loss(
 
     .. math::
 
-        \mu = \tfrac1C\sum_k z_k,\quad \sigma = \sqrt{\tfrac1C\sum_k (z_k-\mu)^2 + \epsilon},
+        \mu = \tfrac1C\sum_k z_k,\quad \sigma = \sqrt{\tfrac1C\sum_k (z_k-\mu)^2},
         \quad \hat z_y = \frac{z_y - \mu}{\sigma},\qquad
         \ell = \frac1a\,\mathrm{softplus}\big(a\,(b - \hat z_y)\big)
 
-    σ is the *population* standard deviation (ε = 1e-12 keeps it positive when all logits are
-    equal). The loss is invariant to shifting the logits and to rescaling them by a positive
-    factor, and depends only on Σz, Σz² and z_y (the "spherical family"). Since
+    σ is the *population* standard deviation. The loss is invariant to shifting the logits and
+    to rescaling them by a positive factor (exactly, at any finite scale: each row is first
+    divided by its largest centred |z|), and depends only on Σz, Σz² and z_y (the "spherical
+    family"). When all logits of a row are equal (a zero-initialised head), ẑ_y := 0 and the
+    gradient is ``-sigmoid(a·b)·(e_y - 1/C)``, the one at σ = 1: bounded, and training starts. Since
     ``ẑ_y ≤ sqrt(C-1)``, ``b`` is a target for the standardised score and ``a`` its sharpness.
 
     **Defaults are placeholders.** The paper tunes ``a`` and ``b`` per task and we could not
@@ -262,14 +304,10 @@ def spherical_z_loss(
     loss belonging to the Spherical Family*, 2016 (arXiv 1604.08859).
     """
     _check_spherical_z_loss(a=a, b=b)
-    a, b = float(a), float(b)
+    af, bf = float(a), float(b)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        centred = z - z.mean(dim=1, keepdim=True)
-        # Mean of squared deviations, not E[z²] - μ²: no cancellation at large logit scales.
-        sigma = torch.sqrt(centred.square().mean(dim=1) + _Z_LOSS_VAR_EPS)
-        z_hat_y = target_logit(centred, y) / sigma
-        return torch.nn.functional.softplus(a * (b - z_hat_y)) / a
+        return torch.nn.functional.softplus(af * (bf - _standardised_target(z, y))) / af
 
     return logit_loss(
         "spherical_z_loss",

@@ -131,6 +131,8 @@ def _run_blocks(
         acts = [None if cfg.filter_eps is None else
                 active_columns(z[a:b], lse_c[a:b], yc[a:b], cfg.filter_eps, opts)
                 for a, b in groups]
+        if all(act is None for act in acts):  # nothing to skip: one GEMM pair per block
+            groups, acts = [(0, e - s)], [None]
         if factored:
             for (a, b), act in zip(groups, acts, strict=True):
                 _accumulate_factored(z[a:b], w_c[a:b], yc[a:b], h_c[a:b], weight, buf, act, dh,

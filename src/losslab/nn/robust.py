@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._core.registry import Paper, register
+from .._core.registry import Paper, register, signature_defaults
 from ..functional import ldr as L
+from ..functional import normalized as N
 from ..functional import robust as F
 from ._factory import LogitLoss, logit_loss_module
 
@@ -46,16 +47,26 @@ SymmetricCrossEntropy = logit_loss_module(
     "SymmetricCrossEntropy", F.symmetric_cross_entropy, F._check_symmetric_cross_entropy
 )
 NormalizedCrossEntropy = logit_loss_module(
-    "NormalizedCrossEntropy", F.normalized_cross_entropy
+    "NormalizedCrossEntropy", N.normalized_cross_entropy
 )
 NormalizedGeneralizedCrossEntropy = logit_loss_module(
     "NormalizedGeneralizedCrossEntropy",
-    F.normalized_generalized_cross_entropy,
-    F._check_normalized_generalized_cross_entropy,
+    N.normalized_generalized_cross_entropy,
+    N._check_normalized_generalized_cross_entropy,
 )
-ActivePassive = logit_loss_module("ActivePassive", F.active_passive, F._check_active_passive)
+ActivePassive = logit_loss_module("ActivePassive", N.active_passive, N._check_active_passive)
 LDRKL = logit_loss_module("LDRKL", L.ldr_kl, L._check_ldr_kl)
-NCEandMAE = logit_loss_module("NCEandMAE", F.nce_and_mae, F._check_nce_and_mae)
+NCEandMAE = logit_loss_module("NCEandMAE", N.nce_and_mae, N._check_nce_and_mae)
+
+# aldr_kl's per-call keyword arguments: the module supplies them, they are not hyperparameters.
+_ALDR_CALL_ARGS = ("sample_ids", "lam_state", "update_state")
+_ALDR_DEFAULTS = {
+    k: v for k, v in signature_defaults(L.aldr_kl).items() if k not in _ALDR_CALL_ARGS
+}
+
+
+def _check_aldr_hyperparameters(**hyperparameters: Any) -> None:
+    L._check_aldr_kl(**{k: v for k, v in hyperparameters.items() if k not in _ALDR_CALL_ARGS})
 
 
 class ALDRKL(LogitLoss):
@@ -82,7 +93,7 @@ class ALDRKL(LogitLoss):
     """
 
     function = staticmethod(L.aldr_kl)
-    check = staticmethod(L._check_aldr_kl)
+    check = staticmethod(_check_aldr_hyperparameters)
     lam: Tensor
 
     def __init__(
@@ -94,9 +105,15 @@ class ALDRKL(LogitLoss):
         reduction: str = "mean",
         **hyperparameters: Any,
     ) -> None:
+        per_call = sorted(set(hyperparameters) & set(_ALDR_CALL_ARGS))
+        if per_call:
+            raise TypeError(f"ALDRKL: {', '.join(per_call)} is passed per call (forward), "
+                            f"not at construction; hyperparameters: {', '.join(_ALDR_DEFAULTS)}")
         super().__init__(
             weight=weight, ignore_index=ignore_index, reduction=reduction, **hyperparameters
         )
+        for name in _ALDR_CALL_ARGS:
+            self.hyperparameters.pop(name, None)
         if num_samples is not None:
             if isinstance(num_samples, bool) or not isinstance(num_samples, int):
                 raise TypeError(f"ALDRKL: num_samples must be an int or None, "
@@ -107,13 +124,14 @@ class ALDRKL(LogitLoss):
         lam0 = float(self.hyperparameters["lam0"])
         self.register_buffer("lam", torch.full((num_samples or 0,), lam0))
 
-    def _grow_for(self, sample_ids: object) -> None:
-        """With ``num_samples=None``, extend the λ buffer (at λ₀) to cover the largest id."""
-        if not isinstance(sample_ids, Tensor) or sample_ids.numel() == 0:
+    def _grow_for(self, ids: Tensor) -> None:
+        """With ``num_samples=None``, extend the λ buffer (at λ₀) to cover the largest id.
+
+        ``ids`` are already validated (integer, the target's shape, ≥ 0), so a malformed call
+        fails before any memory is allocated."""
+        if ids.numel() == 0:
             return
-        if sample_ids.is_floating_point() or sample_ids.is_complex():
-            return  # the functional reports the bad dtype
-        high = int(sample_ids.max())
+        high = int(ids.max())
         if high >= self.lam.shape[0]:
             grown = torch.full((high + 1,), float(self.hyperparameters["lam0"]),
                                dtype=self.lam.dtype, device=self.lam.device)
@@ -124,9 +142,12 @@ class ALDRKL(LogitLoss):
         if sample_ids is None:
             return super().forward(input, target)
         if self.num_samples is None:
-            self._grow_for(sample_ids)
+            self._grow_for(
+                L.check_state_inputs("aldr_kl", input, target, self.ignore_index, sample_ids)
+            )
         return L.aldr_kl(
-            input, target, sample_ids, self.lam, self.training, weight=self.weight,
+            input, target, sample_ids=sample_ids, lam_state=self.lam,
+            update_state=self.training, weight=self.weight,
             ignore_index=self.ignore_index, reduction=self.reduction, **self.hyperparameters,
         )
 
@@ -155,22 +176,22 @@ register("sce", family="robust", paper=_SCE_PAPER, function=F.symmetric_cross_en
                                   {"log_zero": 4.0}))
 register("rce", family="robust", paper=_SCE_PAPER, function=F.reverse_cross_entropy,
          module=ReverseCrossEntropy, invalid_hyperparameters=({"log_zero": 0.0},))
-register("nce", family="robust", paper=_APL_PAPER, function=F.normalized_cross_entropy,
+register("nce", family="robust", paper=_APL_PAPER, function=N.normalized_cross_entropy,
          module=NormalizedCrossEntropy)
 register("ngce", family="robust", paper=_APL_PAPER,
-         function=F.normalized_generalized_cross_entropy,
+         function=N.normalized_generalized_cross_entropy,
          module=NormalizedGeneralizedCrossEntropy,
          invalid_hyperparameters=({"q": 0.0}, {"q": 2.0}))
 _APL_INVALID = ({"alpha": -1.0}, {"beta": -1.0}, {"active": "ce"}, {"passive": "nce"},
                 {"q": 0.0}, {"log_zero": 1.0})
-register("nce+rce", family="robust", paper=_APL_PAPER, function=F.active_passive,
+register("nce+rce", family="robust", paper=_APL_PAPER, function=N.active_passive,
          module=ActivePassive, invalid_hyperparameters=_APL_INVALID)
-register("nce+mae", family="robust", paper=_APL_PAPER, function=F.nce_and_mae,
+register("nce+mae", family="robust", paper=_APL_PAPER, function=N.nce_and_mae,
          module=NCEandMAE, invalid_hyperparameters=({"alpha": -1.0}, {"beta": -0.5}))
 register("ldr-kl", family="robust", paper=_LDR_PAPER, function=L.ldr_kl, module=LDRKL,
          invalid_hyperparameters=({"lam": 0.0}, {"lam": -1.0}, {"margin": -0.1},
                                   {"normalize": "softmax"}))
 register("aldr-kl", family="robust", paper=_LDR_PAPER, function=L.aldr_kl, module=ALDRKL,
-         extra_inputs=("sample_ids",),
+         extra_inputs=("sample_ids",), defaults=_ALDR_DEFAULTS,
          invalid_hyperparameters=({"lam0": 0.0}, {"alpha": 1.0}, {"alpha": 0.5},
                                   {"margin": -1.0}, {"normalize": "softmax"}))
