@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/losslab arena
+	$(VENV)/bin/losslab arena --report
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"losslab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except ImportError as err:  # an optional dependency imported lazily by the command
