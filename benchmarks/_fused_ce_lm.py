@@ -67,6 +67,7 @@ def train_lm(seconds: float = 60.0) -> dict[str, Any]:
         h = hidden(held, pos).contiguous()
         y = held[pos]
         eval_loss = float(losslab.linear_cross_entropy(h, head, y))
+    loss = loss.detach()
     return {"h": h, "w": head.detach().clone(), "y": y, "train_loss": float(loss),
             "eval_loss": eval_loss, "steps": steps, "tokens": len(ids), "tokenizer_s": t_tok}
 
@@ -125,8 +126,8 @@ def run_lm_benchmark(script: str, seconds: float = 60.0) -> None:
                     row["extra_MiB"] = f"{res['extra_mib']:.1f}"
                 if method == "losslab_filtered" and dtype == torch.float32:
                     err = filter_error(data, eps if eps == "auto" else float(eps))
-                    row["note"] = (f"rel err dh {err['rel_err_dh']:.1e}, "
-                                   f"dW {err['rel_err_dW']:.1e}")
+                    note = (f"rel err dh {err['rel_err_dh']:.1e}, dW {err['rel_err_dW']:.1e}")
+                    row["note"] = f"{row['note']}; {note}" if "note" in row else note
                 rows.append(row)
                 print(row, flush=True)
     H.print_table(rows, ["shape", "dtype", "method", "filter_eps", "seconds", "x_floor",

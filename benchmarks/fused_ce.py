@@ -9,6 +9,7 @@ inputs and gradients, see _harness.py):
 * cce       cut_cross_entropy.linear_cross_entropy(..., impl="torch_compile")
 * losslab   losslab.linear_cross_entropy (impl="chunked", automatic strategy)
 * losslab_recompute   the four-GEMM strategy, for comparison
+* losslab_chunk<k>    losslab with k rows per block (the speed/memory trade-off)
 
     .venv/bin/python benchmarks/fused_ce.py            # the three issue shapes, fp32 + bf16
     .venv/bin/python benchmarks/fused_ce.py --quick    # one small shape
@@ -61,6 +62,8 @@ def _step(method: str, h: Any, w: Any, y: Any, extra: dict[str, Any]) -> Any:
         import losslab
 
         impl = "chunked_recompute" if method == "losslab_recompute" else "chunked"
+        if method.startswith("losslab_chunk"):  # e.g. losslab_chunk256: rows per block
+            extra = {**extra, "chunk_size": int(method.removeprefix("losslab_chunk"))}
 
         def fn() -> Any:
             return losslab.linear_cross_entropy(h, w, y, impl=impl, **extra)

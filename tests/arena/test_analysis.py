@@ -41,12 +41,15 @@ def test_paired_p_value_hand_value():
     shuffled = cell("ce", [0.71, 0.75, 0.70], seeds=[1, 2, 0])
     assert paired_p_value(a, shuffled, "test_acc") == paired_p_value(a, b, "test_acc")
     assert math.isnan(paired_p_value(cell("a", [0.5]), cell("b", [0.4]), "test_acc"))
+    # Constant differences: equal means p = 1, a constant non-zero gap is not testable.
+    assert paired_p_value(cell("a", [0.5, 0.6]), cell("b", [0.5, 0.6]), "test_acc") == 1.0
+    assert math.isnan(paired_p_value(cell("a", [0.5, 0.6]), cell("b", [0.4, 0.5]), "test_acc"))
 
 
 def test_rank_marks_ties_with_the_best():
     best = cell("sce", [0.85, 0.86, 0.84])
     close = cell("gce", [0.84, 0.87, 0.83])  # noisy differences: not distinguishable
-    far = cell("ce", [0.70, 0.71, 0.69])  # consistently worse
+    far = cell("ce", [0.70, 0.72, 0.69])  # consistently worse
     rows = rank([far, close, best], "test_acc")
     assert [r.cell.loss for r in rows] == ["sce", "gce", "ce"]
     assert [r.tied_with_best for r in rows] == [True, True, False]

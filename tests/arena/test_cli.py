@@ -83,3 +83,19 @@ def test_flags_override_preset(tmp_path):
     assert name == "noisy-labels"
     assert settings["seeds"] == 1
     assert settings["noise_rates"] == [0.2, 0.4, 0.6]
+
+
+def test_toml_can_name_a_preset(tmp_path):
+    import argparse
+
+    from losslab.arena.cli import add_parser, merged_settings
+
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text('preset = "noisy-labels"\nseeds = 1\n')
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    name, settings = merged_settings(parser.parse_args(["arena", "--config", str(cfg)]))
+    assert name == "noisy-labels" and settings["seeds"] == 1 and "preset" not in settings
+    name, _ = merged_settings(parser.parse_args(["arena", "--config", str(cfg),
+                                                 "--preset", "minimal"]))
+    assert name == "minimal"  # the flag wins

@@ -10,7 +10,7 @@ from losslab.arena.lm import VOCAB_SIZE, corpus_text, token_split
 from losslab.arena.train import run
 
 LM = {"dataset": "shakespeare", "model": "transformer", "noise": "none", "noise_rate": 0.0,
-      "epochs": 2, "num_samples": 64, "batch_size": 8, "width": 8, "lr": 3e-3}
+      "epochs": 2, "num_samples": 128, "batch_size": 16, "width": 8, "lr": 3e-3}
 
 
 def lm_config(loss="ce", **changes):

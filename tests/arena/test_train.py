@@ -54,3 +54,10 @@ def test_threads_are_restored(tiny_config):
     before = torch.get_num_threads()
     run(tiny_config("ce", epochs=1), threads=1)
     assert torch.get_num_threads() == before
+
+
+def test_run_checks_its_config_first(tiny_config):
+    import pytest
+
+    with pytest.raises(ValueError, match="needs a held-out split"):
+        run(tiny_config("ce", calibration="temperature"))

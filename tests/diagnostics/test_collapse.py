@@ -103,3 +103,14 @@ def test_errors():
         neural_collapse(H2, Y2, torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"^neural_collapse: frame must be one of"):
         neural_collapse(H2, Y2, frame="simplex")
+
+
+def test_non_finite_and_empty_inputs_are_rejected():
+    nan_h = H2.clone()
+    nan_h[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^neural_collapse: features must be finite"):
+        neural_collapse(nan_h, Y2)
+    with pytest.raises(ValueError, match=r"^neural_collapse: features is empty"):
+        neural_collapse(H2[:0], Y2[:0])
+    with pytest.raises(ValueError, match=r"^neural_collapse: weight must be a finite tensor"):
+        neural_collapse(H2, Y2, torch.full((2, 2), float("nan"), dtype=torch.float64))

@@ -89,3 +89,30 @@ def test_naive_bayes_errors():
         GaussianNaiveBayesProbe(2, 2).fit(X_NB[:2], Y_NB[:2])(X_NB)
     with pytest.raises(ValueError, match=r"^GaussianNaiveBayesProbe.partial_fit: labels"):
         GaussianNaiveBayesProbe(2, 2).fit(X_NB, Y_NB + 1)
+
+
+def test_analytic_rejects_nan_empty_and_predicting_before_fit():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    head = AnalyticClassifier(2, gamma=0.1)
+    with pytest.raises(ValueError, match=r"^AnalyticClassifier.forward: the classifier has seen"):
+        head(x)
+    with pytest.raises(ValueError, match=r"^AnalyticClassifier.update: features is empty"):
+        head.update(x[:0], torch.zeros(0, dtype=torch.long))
+    head.fit(x, torch.tensor([0, 1, 0]))
+    w, r = head.W.clone(), head.R.clone()
+    bad = x.clone()
+    bad[1, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^AnalyticClassifier.update: features must be finite"):
+        head.update(bad, torch.tensor([0, 1, 0]))
+    with pytest.raises(ValueError, match=r"^AnalyticClassifier.fit: features must be finite"):
+        head.fit(bad, torch.tensor([0, 1, 0]))
+    # the rejected batches left the fitted solution untouched
+    torch.testing.assert_close(head.W, w, rtol=0, atol=0)
+    torch.testing.assert_close(head.R, r, rtol=0, atol=0)
+
+
+def test_naive_bayes_rejects_nan_features():
+    probe = GaussianNaiveBayesProbe(2, 2)
+    bad = torch.tensor([[0.0, float("nan")], [1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"^GaussianNaiveBayesProbe.partial_fit: features must be"):
+        probe.fit(bad, torch.tensor([0, 1]))

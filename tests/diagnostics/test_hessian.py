@@ -169,3 +169,11 @@ def test_plot_spectral_density(tmp_path):
     fig = plot_spectral_density(nodes, weights, path=tmp_path / "esd.png")
     assert "re = 0.167" in fig.axes[0].get_title()
     assert (tmp_path / "esd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_spectral_density_docstring_example():
+    nodes, weights = spectral_density(_quadratic(), n_iter=3)
+    torch.testing.assert_close(nodes, torch.tensor([[-0.5, 1.0, 3.0]], dtype=torch.float64))
+    torch.testing.assert_close(weights, torch.full((1, 3), 1 / 3, dtype=torch.float64))
+    torch.testing.assert_close(lanczos_eigenvalues(_quadratic(), m=3),
+                               torch.tensor([-0.5, 1.0, 3.0], dtype=torch.float64))

@@ -23,7 +23,12 @@ def _linear(c=3, d=1, bias=False, seed=0):
 
 def test_spec_worked_values():
     assert logit_spread(torch.tensor([1.0, 0.0, -1.0])).item() == 2.0
-    assert math.pi / 2 == pytest.approx(1.570796, abs=1e-6)
+    # a = (1, 0, -1): a linear model z = W x with x = (sqrt 2,) and unit direction
+    # (1, 0, -1)/sqrt 2 on W has exactly these directional derivatives, so rho = pi/2
+    model = _linear()
+    x = torch.tensor([[math.sqrt(2.0)]], dtype=torch.float64)
+    rho = safe_step_radius(model, x, torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64))
+    assert rho.item() == pytest.approx(1.570796, abs=1e-6)
     r = binary_exact_radius(torch.tensor(2.0, dtype=torch.float64),
                             torch.tensor(1.0, dtype=torch.float64))
     assert r.item() == pytest.approx(3.724192, abs=1e-6)
@@ -120,9 +125,9 @@ def test_no_movement_gives_infinite_radius_and_errors():
     v = {"weight": torch.zeros(3, 2, dtype=torch.float64), "bias": torch.ones(3,
                                                                             dtype=torch.float64)}
     assert math.isinf(safe_step_radius(model, x, v).item())
-    with pytest.raises(ValueError, match=r"^directional_logit_derivatives: direction is zero"):
+    with pytest.raises(ValueError, match=r"^safe_step_radius: direction is zero"):
         safe_step_radius(model, x, [torch.zeros(3, 2), torch.zeros(3)])
-    with pytest.raises(ValueError, match=r"^directional_logit_derivatives: direction for weight"):
+    with pytest.raises(ValueError, match=r"^safe_step_radius: direction for weight"):
         safe_step_radius(model, x, [torch.zeros(2, 3), torch.zeros(3)])
     with pytest.raises(ValueError, match=r"^safe_step_radius: kind='binary_exact' needs 1 or 2"):
         safe_step_radius(model, x, v, kind="binary_exact")
@@ -136,3 +141,47 @@ def test_output_logit_heuristic_is_separate_from_the_jvp_bound():
     assert output_logit_radius(z, gap="top2").item() == pytest.approx(math.pi / 2.5)
     with pytest.raises(ValueError, match=r"^output_logit_radius: gap must be"):
         output_logit_radius(z, gap="max")
+
+
+def test_flat_direction_for_a_single_parameter_tensor():
+    model = _linear()  # one parameter, weight (3, 1)
+    x = torch.ones(1, 1, dtype=torch.float64)
+    flat = safe_step_radius(model, x, torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64))
+    shaped = safe_step_radius(model, x, torch.tensor([[1.0], [0.0], [-1.0]], dtype=torch.float64))
+    assert flat.item() == pytest.approx(math.pi / math.sqrt(2), rel=1e-12)
+    assert flat.item() == shaped.item()
+    with pytest.raises(ValueError, match=r"^safe_step_radius: a flat direction must have 3"):
+        safe_step_radius(model, x, torch.tensor([1.0, 0.0], dtype=torch.float64))
+
+
+def test_non_finite_inputs_or_direction_raise_instead_of_infinite_radius():
+    model = _linear()
+    direction = torch.tensor([[1.0], [0.0], [-1.0]], dtype=torch.float64)
+    nan_x = torch.tensor([[float("nan")]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^safe_step_radius: the directional logit derivatives"):
+        safe_step_radius(model, nan_x, direction)
+    with pytest.raises(ValueError, match=r"^safe_step_radius: the directional logit derivatives"):
+        safe_step_radius(model, nan_x, direction, kind="binary_exact")
+    bad = torch.tensor([[1.0], [float("nan")], [0.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^safe_step_radius: direction for weight has NaN"):
+        safe_step_radius(model, torch.ones(1, 1, dtype=torch.float64), bad)
+
+
+def test_single_logit_bound_reads_logits_as_zero_and_z():
+    one = _linear(c=1, d=3, bias=True, seed=5)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    v = [torch.ones_like(p) for p in one.parameters()]
+    _, a = directional_logit_derivatives(one, x, v)
+    bound = safe_step_radius(one, x, v)
+    exact = safe_step_radius(one, x, v, kind="binary_exact")
+    assert bound.item() == pytest.approx(math.pi / float(a.abs().max()), rel=1e-12)
+    assert math.isfinite(bound.item()) and bound.item() <= exact.item()
+
+
+def test_output_logit_radius_rejects_bad_logits():
+    from losslab.diagnostics.safe_step import output_logit_radius
+
+    with pytest.raises(ValueError, match=r"^output_logit_radius: gap='top2' needs at least 2"):
+        output_logit_radius(torch.tensor([[1.0]]), gap="top2")
+    with pytest.raises(ValueError, match=r"^output_logit_radius: logits must be finite"):
+        output_logit_radius(torch.tensor([[float("nan"), 1.0, 0.0]]))

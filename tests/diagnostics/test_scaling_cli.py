@@ -78,3 +78,19 @@ def test_calibration_command(tmp_path, capsys):
     torch.save({"probs": logits.softmax(1), "labels": labels}, tmp_path / "p.pt")
     assert _main(["calibration", str(tmp_path / "p.pt")]) == 0
     assert "temperature" not in capsys.readouterr().out
+
+
+def test_bad_cell_and_missing_file_name_the_problem(tmp_path):
+    path = tmp_path / "curve.csv"
+    path.write_text("x,loss,label\n1e5,2.5,a\n1e6,oops,b\n1e7,2.1,c\n")
+    with pytest.raises(ValueError, match=r"^fit-scaling: .*line 3, column 'loss': 'oops' is not"):
+        _main(["fit-scaling", str(path), "--law", "power"])
+    path.write_text("x,loss\n1e5,n/a\n1e6,high\n")
+    with pytest.raises(ValueError, match=r"^fit-scaling: .*column 'loss' must be numeric, but "
+                                         r"line 2 holds 'n/a'"):
+        _main(["fit-scaling", str(path), "--law", "power"])
+    missing = str(tmp_path / "nope.csv")
+    with pytest.raises(ValueError, match=r"^fit-scaling: input file .*nope.csv' does not exist"):
+        _main(["fit-scaling", missing, "--law", "power"])
+    with pytest.raises(ValueError, match=r"^calibration: input file .*nope.npz' does not exist"):
+        _main(["calibration", str(tmp_path / "nope.npz")])

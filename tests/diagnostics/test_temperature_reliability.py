@@ -61,3 +61,11 @@ def test_reliability_diagram_saves_png(tmp_path, binning):
     assert out.stat().st_size > 1000
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert "ECE" in fig.axes[0].get_title()
+
+
+def test_non_finite_logits_are_rejected():
+    from losslab.diagnostics import fit_temperature
+
+    z = torch.tensor([[2.0, 1.0, 0.0], [float("nan"), 0.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^fit_temperature: logits must be finite"):
+        fit_temperature(z, torch.tensor([0, 1]))

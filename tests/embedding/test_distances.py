@@ -93,3 +93,37 @@ def test_bad_input_messages():
         pairwise_distance(x, metric="minkowski", p=0.5)
     with pytest.raises(TypeError, match="x must be a floating-point"):
         pairwise_distance(torch.ones(3, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("metric", DISTANCES)
+def test_half_precision_is_computed_in_float32(metric, dtype):
+    # |x| ~ 100 in D=8: squared distances ~ 1e5 overflow float16 (max 65504).
+    g = torch.Generator().manual_seed(4)
+    x = 100 * torch.randn(4, 8, generator=g)
+    y = 100 * torch.randn(3, 8, generator=g)
+    kw = {"matrix": torch.eye(8)} if metric == "mahalanobis" else {"p": 3.0} if metric == "minkowski" else {}
+    xh, yh = x.to(dtype), y.to(dtype)
+    for args, ref in (((xh, yh), (xh.float(), yh.float())), ((xh,), (xh.float(),))):
+        out = pairwise_distance(*args, metric=metric, **kw)
+        assert out.dtype == torch.float32
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out, pairwise_distance(*ref, metric=metric, **kw))
+    xg = xh.clone().requires_grad_()
+    pairwise_distance(xg, yh, metric=metric, **kw).sum().backward()
+    assert xg.grad.dtype == dtype and torch.isfinite(xg.grad).all()
+
+
+def test_mahalanobis_matrix_must_be_symmetric_psd():
+    x, y = torch.randn(3, 2), torch.randn(4, 2)
+    with pytest.raises(ValueError, match="pairwise_distance: matrix must be symmetric positive semi-definite.*eigenvalue"):
+        pairwise_distance(x, y, metric="mahalanobis", matrix=-torch.eye(2))
+    with pytest.raises(ValueError, match="pairwise_similarity: matrix must be symmetric.*P - P"):
+        pairwise_similarity(x, y, metric="mahalanobis", matrix=torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="matrix must be finite"):
+        pairwise_distance(x, y, metric="mahalanobis", matrix=torch.full((2, 2), float("nan")))
+    # a singular PSD matrix (rounding-level negative eigenvalue) is accepted
+    a = torch.tensor([[1.0, 2.0], [2.0, 4.0]])
+    d = pairwise_distance(x, y, metric="mahalanobis", matrix=a)
+    diff = x.unsqueeze(1) - y.unsqueeze(0)
+    torch.testing.assert_close(d, ((diff @ a) * diff).sum(-1).clamp_min(0).sqrt(), atol=1e-4, rtol=1e-4)

@@ -105,3 +105,26 @@ def test_bad_inputs():
         harmonic_loss(torch.tensor([[-1.0, 2.0]]), torch.tensor([0]))
     with pytest.raises(ValueError, match=r"HarmonicHead: features must have shape \(N, 3\)"):
         HarmonicHead(3, 2)(torch.randn(2, 4))
+    with pytest.raises(ValueError, match="HarmonicHead: matrix must be symmetric positive semi-definite"):
+        HarmonicHead(2, 2, distance="mahalanobis", mahalanobis="fixed", matrix=-torch.eye(2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("metric", DISTANCES)
+def test_half_precision_head_computes_in_float32(metric, dtype):
+    torch.manual_seed(6)
+    head = _head(metric) if metric != "mahalanobis" else HarmonicHead(3, 4, distance=metric, n=2.0)
+    x = 100 * torch.randn(5, 3)  # squared distances ~ 3e4·3: beyond float16's 65504
+    expected = head(x)
+    half = head.to(dtype)
+    xh = x.to(dtype).requires_grad_()
+    logits = half(xh)
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    # same result as float32 on the rounded parameters and inputs
+    ref = _head(metric) if metric != "mahalanobis" else HarmonicHead(3, 4, distance=metric, n=2.0)
+    ref.load_state_dict({k: v.float() for k, v in half.state_dict().items()})
+    torch.testing.assert_close(logits, ref(xh.detach().float()))
+    assert torch.isfinite(expected).all()
+    loss = TF.cross_entropy(logits, torch.tensor([0, 1, 2, 3, 0]))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(xh.grad).all()

@@ -49,9 +49,9 @@ def _loop_score(x, y, rx=None, ry=None, k=4, search_k=None, score="modified", p=
         others = [d for d, c in nb if not c]
         delta = min(others) if others else math.inf
         first = nb[:k]
-        ratio = [d / delta for d, _ in first]
-        top = max(1.0, max(ratio))
-        same_r = [q / top for q, (_, c) in zip(ratio, first, strict=True) if c]
+        den = max(delta if others else 0.0, max(d for d, _ in first))
+        ratio = [(d / den if den > 0 else 1.0) if others else 0.0 for d, _ in first]
+        same_r = [q for q, (_, c) in zip(ratio, first, strict=True) if c]
         if same_r:
             intra.append(sum(same_r) / len(same_r))
         inter_d.append([d for d, c in first if not c])
@@ -76,6 +76,25 @@ def test_hand_value():
     s_orig = ((3 + 0.5**0.5) / 5 + 4 * 0.5**0.5 / 5) / 2
     torch.testing.assert_close(icnn_score(x, y, k=2, score="original"),
                                torch.tensor(s_orig, dtype=torch.float64))
+
+
+def test_coincident_embeddings_across_classes_are_finite():
+    # Collapsed features (all zero): the other-class distance delta is 0. k=4 >= available-1, so
+    # gamma = 1; every rho = 1 (all distances 0) -> lambda_intra = 0; lambda_inter = 0/0 = 0;
+    # s = ((0 + 0)/2 + 1)/2 = 1/2.
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    z = torch.zeros(6, 4, requires_grad=True)
+    loss = icnn_loss(z, y)
+    loss.backward()
+    assert loss.item() == pytest.approx(math.log(2.0))
+    assert torch.isfinite(z.grad).all()
+    # delta = 0 with other non-zero distances: equals the loop reference, finite gradient.
+    x = torch.tensor([[0.0], [0.0], [0.0], [3.0], [4.0], [5.0]], dtype=torch.float64)
+    x.requires_grad_()
+    loss = icnn_loss(x, y, k=2)
+    loss.backward()
+    assert loss.item() == pytest.approx(-math.log(_loop_score(x.detach(), y, k=2)), rel=1e-12)
+    assert torch.isfinite(x.grad).all()
 
 
 @pytest.mark.parametrize("score", ["modified", "original"])

@@ -6,7 +6,8 @@ import pytest
 import torch
 from pytorch_metric_learning import losses, reducers
 
-from losslab.functional.embedding import multi_similarity_loss
+from losslab.functional.contrastive import nt_xent_loss
+from losslab.functional.embedding import multi_similarity_loss, mw_loss
 from losslab.functional.metrix import metrix_loss, metrix_pairs, mix, soft_pair_loss, utilization
 
 
@@ -28,7 +29,53 @@ def test_clean_part_equals_ms_and_pml_contrastive():
     )
 
 
-@pytest.mark.parametrize("base_loss", ["ms", "contrastive"])
+def test_clean_part_equals_nt_xent_and_mw():
+    x, y = _batch(4)
+    n = x.shape[0]
+    torch.testing.assert_close(metrix_loss(x, y, strength=0.0, base_loss="ntxent"),
+                               nt_xent_loss(x, y, reduction="sum") / n)
+    torch.testing.assert_close(metrix_loss(x, y, strength=0.0, base_loss="ntxent", temperature=0.3),
+                               nt_xent_loss(x, y, reduction="sum", temperature=0.3) / n)
+    torch.testing.assert_close(metrix_loss(x, y, strength=0.0, base_loss="mw"), mw_loss(x, y))
+    torch.testing.assert_close(metrix_loss(x, y, strength=0.0, base_loss="mw", temperature=0.5),
+                               mw_loss(x, y, temperature=0.5))
+
+
+def test_soft_nt_xent_and_mw_by_hand():
+    # one anchor a, refs v1 (positive weight 0.5) and v2 (pure negative); cosine scores s1, s2.
+    a = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    v = torch.tensor([[math.cos(0.3), math.sin(0.3)], [0.0, 1.0]], dtype=torch.float64)
+    soft = torch.tensor([[0.5, 0.0]], dtype=torch.float64)
+    s1, s2, t = math.cos(0.3), 0.0, 0.5
+    # NT-Xent: 0.5·softplus(log(0.5 e^{s1/t} + e^{s2/t}) - s1/t)
+    nt = 0.5 * math.log1p(0.5 * math.exp(s1 / t) / math.exp(s1 / t) + math.exp(s2 / t) / math.exp(s1 / t))
+    out = soft_pair_loss(a, v, soft, base_loss="ntxent", temperature=t)
+    assert out.item() == pytest.approx(nt, rel=1e-12)
+    # MW: positive (a, v1) weight 0.5 against negatives v1 (0.5) and v2 (1)
+    sp = lambda u: math.log1p(math.exp(u))  # noqa: E731
+    mw = 0.5 * (0.5 * sp(0.0) + 1.0 * sp((s2 - s1) / t))
+    assert soft_pair_loss(a, v, soft, base_loss="mw", temperature=t).item() == pytest.approx(mw, rel=1e-12)
+
+
+@pytest.mark.parametrize("base_loss", ["ntxent", "mw"])
+def test_mixed_nt_xent_and_mw_gradcheck_and_finite(base_loss):
+    x, y = _batch(5, n=8)
+    pairs = metrix_pairs(y)
+    xx = x.clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda u: metrix_loss(u, y, pairs=pairs, base_loss=base_loss, temperature=0.5), (xx,)
+    )
+    big = (1e4 * x).requires_grad_()
+    loss = metrix_loss(big, y, pairs=pairs, base_loss=base_loss)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(big.grad).all()
+    with pytest.raises(ValueError, match="metrix_loss: temperature"):
+        metrix_loss(x, y, base_loss=base_loss, temperature=0.0)
+    with pytest.raises(TypeError, match="has no hyperparameter 'alpha'"):
+        metrix_loss(x, y, base_loss=base_loss, alpha=2.0)
+
+
+@pytest.mark.parametrize("base_loss", ["ms", "contrastive", "ntxent", "mw"])
 def test_lambda_zero_or_one_equals_the_clean_pair(base_loss):
     x, y = _batch(1)
     ref = x[:4]

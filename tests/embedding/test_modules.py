@@ -68,3 +68,30 @@ def test_extreme_scale_gives_finite_loss_and_gradients(name, distance):
     out = losslab.get_loss(name, **kw)(e, lab)
     out.backward()
     assert torch.isfinite(out) and torch.isfinite(e.grad).all()
+
+
+def test_one_base_for_every_embedding_module_and_exports():
+    from losslab.functional import metrix_pairs, mix  # noqa: F401  (exported, issue 7 review)
+    from losslab.nn import ICNNLoss, ProtoTripletLoss, WithOPL
+    from losslab.nn.embedding import EmbeddingLoss
+
+    modules = (MultiSimilarityLoss, NTXentLoss, MWLoss, OrthogonalProjectionLoss, ProtoTripletLoss,
+               ICNNLoss)
+    assert all(issubclass(m, EmbeddingLoss) for m in modules)
+    assert WithOPL.__module__ == "losslab.nn.embedding"
+    e = torch.randn(8, 3, dtype=torch.float64)
+    lab = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    # per-call inputs (MS's mined pairs) pass through; hyperparameters are fixed at construction
+    pairs = LF.multi_similarity_miner(e, lab, epsilon=0.1)
+    torch.testing.assert_close(MultiSimilarityLoss()(e, lab, pairs=pairs),
+                               LF.multi_similarity_loss(e, lab, pairs=pairs))
+    assert repr(ICNNLoss(k=2)) == (
+        "ICNNLoss(k=2, search_k=None, score='modified', p=2.0, r=2.0, distance='euclidean')"
+    )
+    with pytest.raises(ValueError, match="icnn_loss: k must be >= 1"):
+        ICNNLoss(k=0)
+    with pytest.raises(TypeError, match="OrthogonalProjectionLoss: unexpected hyperparameter 'reduction'"):
+        OrthogonalProjectionLoss(reduction="sum")
+    # NT-Xent's process group is a construction option (used with gather_distributed=True)
+    nt = NTXentLoss(temperature=0.2, process_group=None)
+    assert nt.hyperparameters["process_group"] is None and "process_group" not in repr(nt)

@@ -101,3 +101,12 @@ def test_two_gloo_ranks_equal_single_process(tmp_path):
         torch.testing.assert_close(res["grad"] / world, full.grad[r * rows : (r + 1) * rows])
     # the ranks hold different numbers of positive pairs, so this exercises the global count
     assert results[0]["loss"].item() != pytest.approx(results[1]["loss"].item())
+    # sum: W x local sum, so the mean over ranks is the single-process sum
+    total = nt_xent_loss(x, y, temperature=temperature, reduction="sum")
+    torch.testing.assert_close(sum(res["sum"] for res in results) / world, total)
+    # none: each rank's anchors' pair losses, unscaled; concatenated = single-process "none"
+    torch.testing.assert_close(torch.cat([res["none"] for res in results]),
+                               nt_xent_loss(x, y, temperature=temperature, reduction="none"))
+    # the module with an explicit process_group equals the function
+    for res in results:
+        torch.testing.assert_close(res["module"], res["loss"])

@@ -1,13 +1,16 @@
-"""Run these small-tensor tests on one intra-op thread: on a loaded machine OpenMP's thread
-barriers make every tiny op wait for descheduled threads (a 50 ms L-BFGS fit took 4 s)."""
+"""Share the one-thread fixture of ``tests/diagnostics/conftest.py`` (a single definition).
 
-import pytest
-import torch
+Loaded by path: the test folders are not packages, and ``tests/conftest.py`` belongs to the
+whole suite, so neither a package import nor a common parent conftest is available.
+"""
 
+import importlib.util
+from pathlib import Path
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_path = Path(__file__).resolve().parents[1] / "diagnostics" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("_losslab_diagnostics_conftest", _path)
+assert _spec is not None and _spec.loader is not None
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+
+_one_thread = _module._one_thread

@@ -91,3 +91,62 @@ def test_closure_and_errors():
         SafeStep(torch.optim.SGD(model.parameters(), lr=0.1), model, r_target=0)
     with pytest.raises(ValueError, match=r"^SafeStep: optimizer holds parameters"):
         SafeStep(torch.optim.SGD([nn.Parameter(torch.zeros(2))], lr=0.1), model)
+
+
+def _linear_at_zero():
+    model = nn.Linear(1, 3, bias=False).double()
+    with torch.no_grad():
+        model.weight.zero_()
+    return model
+
+
+def test_spec_controller_example_caps_tau_2_to_half_pi():
+    # update u = 2·(1, 0, -1)/sqrt 2 (tau = 2); with x = (sqrt 2,) the radius along it is
+    # pi/2, so r = 2/(pi/2) = 1.273 and the capped step has length pi/2 = 1.5708
+    model = _linear_at_zero()
+    opt = SafeStep(torch.optim.SGD(model.parameters(), lr=1.0), model)
+    model.weight.grad = -math.sqrt(2.0) * torch.tensor([[1.0], [0.0], [-1.0]], dtype=torch.float64)
+    opt.step(inputs=torch.tensor([[math.sqrt(2.0)]], dtype=torch.float64))
+    rec = opt.history[-1]
+    assert rec.proposed == pytest.approx(2.0, rel=1e-12)
+    assert rec.rho == pytest.approx(1.570796, abs=1e-6)
+    assert rec.ratio == pytest.approx(1.273, abs=5e-4)
+    assert model.weight.detach().norm().item() == pytest.approx(1.5708, abs=5e-5)
+    expected = (math.pi / 2) * torch.tensor([[1.0], [0.0], [-1.0]], dtype=torch.float64)
+    torch.testing.assert_close(model.weight.detach(), expected / math.sqrt(2.0))
+
+
+def test_non_finite_update_or_inputs_restore_weights_and_raise():
+    model = _linear_at_zero()
+    with torch.no_grad():
+        model.weight.fill_(0.5)
+    opt = SafeStep(torch.optim.SGD(model.parameters(), lr=1.0), model)
+    before = model.weight.detach().clone()
+    model.weight.grad = torch.tensor([[float("nan")], [0.0], [1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^SafeStep.step: the inner optimizer's update is not"):
+        opt.step(inputs=torch.ones(1, 1, dtype=torch.float64))
+    torch.testing.assert_close(model.weight.detach(), before, rtol=0, atol=0)
+    model.weight.grad = torch.tensor([[1.0], [0.0], [-1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^SafeStep.step: step undone .*safe_step_radius: the"):
+        opt.step(inputs=torch.tensor([[float("nan")]], dtype=torch.float64))
+    torch.testing.assert_close(model.weight.detach(), before, rtol=0, atol=0)
+
+
+def test_single_logit_model_is_capped_and_kind_is_passed():
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, dtype=torch.float64)
+    for kind in ("bound", "binary_exact"):
+        model = nn.Linear(3, 1).double()
+        opt = SafeStep(torch.optim.SGD(model.parameters(), lr=1e3), model, kind=kind)
+        model.weight.grad = torch.ones_like(model.weight)
+        model.bias.grad = torch.ones_like(model.bias)
+        before = [p.detach().clone() for p in model.parameters()]
+        step = [-1e3 * torch.ones_like(p) for p in model.parameters()]
+        opt.step(inputs=x)
+        rho = safe_step_radius(model, x, step, params=dict(zip(["weight", "bias"], before,
+                                                               strict=True)), kind=kind)
+        rec = opt.history[-1]
+        assert math.isfinite(rec.rho) and rec.rho == pytest.approx(rho.item(), rel=1e-12)
+        assert rec.scale < 1
+    with pytest.raises(ValueError, match=r"^SafeStep: kind must be one of"):
+        SafeStep(torch.optim.SGD(model.parameters(), lr=0.1), model, kind="exact")

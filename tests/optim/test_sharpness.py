@@ -146,3 +146,23 @@ def test_entropy_filter():
         filtered_entropy(logits, margin=0)
     with pytest.raises(TypeError, match=r"^GSAM: optimizer must be"):
         GSAM(object())
+
+
+@pytest.mark.parametrize(("cls", "kw", "expected"), [
+    (SAM, {}, [0.685770, 0.898419]),
+    (GSAM, {"alpha": 0.5}, [0.6853, 0.8998]),
+])
+def test_docstring_examples(cls, kw, expected):
+    w = nn.Parameter(torch.tensor([1.0, 1.0], dtype=torch.float64))
+    opt = cls(torch.optim.SGD([w], lr=0.1), rho=0.05, **kw)
+
+    def closure():
+        loss = 0.5 * (3 * w[0] ** 2 + w[1] ** 2)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    tol = 1e-6 if cls is SAM else 5e-5
+    torch.testing.assert_close(w.detach(), torch.tensor(expected, dtype=torch.float64),
+                               rtol=0, atol=tol)
+    assert opt.history[-1].surrogate_gap == pytest.approx(0.1616, abs=5e-5)

@@ -4,6 +4,7 @@ import torch
 import torch.distributed as dist
 
 from losslab.functional.contrastive import nt_xent_loss
+from losslab.nn import NTXentLoss
 
 
 def global_batch():
@@ -23,6 +24,16 @@ def worker(rank, world, init_file, out_dir, temperature):
             local, y[rank * rows : (rank + 1) * rows], temperature=temperature, gather_distributed=True
         )
         loss.backward()
-        torch.save({"loss": loss.detach(), "grad": local.grad}, f"{out_dir}/rank{rank}.pt")
+        lab = y[rank * rows : (rank + 1) * rows]
+        other = {
+            red: nt_xent_loss(local.detach(), lab, temperature=temperature, gather_distributed=True,
+                              reduction=red)
+            for red in ("sum", "none")
+        }
+        # the module, over an explicit process group holding every rank
+        group = dist.new_group(list(range(world)))
+        module = NTXentLoss(temperature=temperature, gather_distributed=True, process_group=group)
+        torch.save({"loss": loss.detach(), "grad": local.grad, **other,
+                    "module": module(local.detach(), lab)}, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -55,10 +55,10 @@ _FLAG_KEYS = {
 
 
 def merged_settings(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    preset = get_preset(args.preset)
+    from_file = load_toml(args.config) if args.config else {}
+    preset = get_preset(args.preset or from_file.get("preset") or "minimal")
     settings: dict[str, Any] = dict(preset.settings)
-    if args.config:
-        settings.update(load_toml(args.config))
+    settings.update(from_file)
     for dest, key in _FLAG_KEYS.items():
         value = getattr(args, dest, None)
         if value is not None:
@@ -101,7 +101,9 @@ def add_parser(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", default="minimal", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument(
+        "--preset", default=None, help=f"one of {', '.join(PRESETS)} (default: minimal)"
+    )
     p.add_argument("--config", default=None, help="TOML file with sweep settings")
     p.add_argument(
         "--losses", nargs="+", default=None, metavar="LOSS",

@@ -137,7 +137,8 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
             if r.rank == 1:
                 mark = "best"
             elif math.isnan(r.p_value):
-                mark = "not distinguishable (fewer than 2 shared seeds)"
+                mark = ("not distinguishable (no test: fewer than 2 shared seeds or "
+                        "constant differences)")
             else:
                 mark = ("not distinguishable from the best" if r.tied_with_best
                         else "worse than the best")

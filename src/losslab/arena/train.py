@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .._core.registry import loss_info
 from .calibrate import fit_calibration
-from .config import RunConfig, build_loss
+from .config import RunConfig, build_loss, check_config
 from .data import LM_DATASETS, load_split, prepare
 from .metrics import evaluate, macro_f1
 from .models import build_model
@@ -38,7 +38,10 @@ def _threads(n: int) -> Iterator[None]:
 
 
 def run(config: RunConfig, *, threads: int = 1) -> RunResult:
-    """Train and evaluate one configuration. Deterministic for a given config and thread count."""
+    """Train and evaluate one configuration. Deterministic for a given config and thread count.
+
+    The config is checked first (:func:`check_config`), so a bad value fails before training."""
+    check_config(config)
     with _threads(threads):
         if config.dataset in LM_DATASETS:
             from .lm import run_lm

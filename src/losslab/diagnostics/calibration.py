@@ -126,9 +126,26 @@ def calibration_bins(
     Top-label (default): bins the max probability, accuracy is ``argmax == label``.
     ``classwise=True``: bins every column p[:, k] against ``label == k`` (K = C rows).
     """
-    fn = "calibration_bins"
+    return _binned("calibration_bins", probs_or_logits, labels, n_bins, binning, classwise,
+                   from_logits)
+
+
+def _binned(
+    fn: str,
+    probs_or_logits: Tensor,
+    labels: Tensor,
+    n_bins: int,
+    binning: str,
+    classwise: bool,
+    from_logits: bool,
+    norm: str | None = None,
+) -> CalibrationBins:
+    """Validate the arguments of the binned metric ``fn`` (``norm`` too when given) and bin:
+    the top label against correctness, or (``classwise``) every column against ``label == k``."""
     p, y = probabilities_and_labels(fn, probs_or_logits, labels, from_logits)
     check_bins(fn, n_bins)
+    if norm is not None:
+        check_choice(fn, "norm", norm, NORMS)
     check_choice(fn, "binning", binning, BINNINGS)
     if classwise:
         hit = torch.nn.functional.one_hot(y, p.shape[1]).bool()
@@ -168,13 +185,9 @@ def expected_calibration_error(
 
     Reference: Naeini et al., AAAI 2015; Guo et al., ICML 2017 (arXiv 1706.04599).
     """
-    fn = "expected_calibration_error"
-    p, y = probabilities_and_labels(fn, probs_or_logits, labels, from_logits)
-    check_bins(fn, n_bins)
-    check_choice(fn, "norm", norm, NORMS)
-    check_choice(fn, "binning", binning, BINNINGS)
-    conf, hit = _top_label(p, y)
-    return reduce_gap(bin_statistics(conf, hit, n_bins, binning), norm)[0]
+    bins = _binned("expected_calibration_error", probs_or_logits, labels, n_bins, binning,
+                   False, from_logits, norm)
+    return reduce_gap(bins, norm)[0]
 
 
 def maximum_calibration_error(
@@ -190,12 +203,9 @@ def maximum_calibration_error(
 
     Example: the three samples of :func:`expected_calibration_error` give 0.0667 with 2 bins.
     """
-    fn = "maximum_calibration_error"
-    p, y = probabilities_and_labels(fn, probs_or_logits, labels, from_logits)
-    check_bins(fn, n_bins)
-    check_choice(fn, "binning", binning, BINNINGS)
-    conf, hit = _top_label(p, y)
-    return reduce_gap(bin_statistics(conf, hit, n_bins, binning), "max")[0]
+    bins = _binned("maximum_calibration_error", probs_or_logits, labels, n_bins, binning,
+                   False, from_logits)
+    return reduce_gap(bins, "max")[0]
 
 
 def classwise_calibration_error(
@@ -221,13 +231,9 @@ def classwise_calibration_error(
 
     Reference: Kull et al., NeurIPS 2019 (arXiv 1910.12656); Nixon et al. 2019 (arXiv 1904.01685).
     """
-    fn = "classwise_calibration_error"
-    p, y = probabilities_and_labels(fn, probs_or_logits, labels, from_logits)
-    check_bins(fn, n_bins)
-    check_choice(fn, "norm", norm, NORMS)
-    check_choice(fn, "binning", binning, BINNINGS)
-    hit = torch.nn.functional.one_hot(y, p.shape[1]).bool()
-    return reduce_gap(bin_statistics(p, hit, n_bins, binning), norm).mean()
+    bins = _binned("classwise_calibration_error", probs_or_logits, labels, n_bins, binning,
+                   True, from_logits, norm)
+    return reduce_gap(bins, norm).mean()
 
 
 def adaptive_calibration_error(
@@ -251,11 +257,8 @@ def adaptive_calibration_error(
 
     Reference: Nixon, Dusenberry, Zhang, Jerfel, Tran, CVPR-W 2019 (arXiv 1904.01685).
     """
-    fn = "adaptive_calibration_error"
-    p, y = probabilities_and_labels(fn, probs_or_logits, labels, from_logits)
-    check_bins(fn, n_bins)
-    hit = torch.nn.functional.one_hot(y, p.shape[1]).bool()
-    bins = bin_statistics(p, hit, n_bins, "mass")
+    bins = _binned("adaptive_calibration_error", probs_or_logits, labels, n_bins, "mass", True,
+                   from_logits)
     gap = (bins.accuracy - bins.confidence).abs()
     filled = bins.count > 0
     return gap[filled].mean()

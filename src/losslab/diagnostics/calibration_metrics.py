@@ -59,9 +59,8 @@ class _Metric:
             raise ValueError(f"{type(self).__name__}.compute: no data; call update() first")
 
 
-class CalibrationError(_Metric):
-    """Top-label ECE / MCE accumulated over batches (see
-    :func:`~losslab.diagnostics.calibration.expected_calibration_error`)."""
+class _BinnedMetric(_Metric):
+    """Shared options of the binned ECE-type metrics."""
 
     def __init__(
         self,
@@ -71,11 +70,24 @@ class CalibrationError(_Metric):
         binning: str = "width",
         from_logits: bool = False,
     ) -> None:
-        name = "CalibrationError"
+        name = type(self).__name__
         self.n_bins = check_bins(name, n_bins)
         self.norm = check_choice(name, "norm", norm, NORMS)
         self.binning = check_choice(name, "binning", binning, BINNINGS)
         super().__init__(from_logits)
+
+
+class CalibrationError(_BinnedMetric):
+    """Top-label ECE / MCE accumulated over batches (see
+    :func:`~losslab.diagnostics.calibration.expected_calibration_error`).
+
+    Example:
+        >>> m = CalibrationError(n_bins=2)
+        >>> m.update(torch.tensor([[0.9, 0.1], [0.6, 0.4]]), torch.tensor([0, 1]))
+        >>> m.update(torch.tensor([[0.3, 0.7]]), torch.tensor([1]))
+        >>> m.compute()   # the same as expected_calibration_error on all three rows
+        tensor(0.0667, dtype=torch.float64)
+    """
 
     def reset(self) -> None:
         super().reset()
@@ -111,23 +123,9 @@ class _StoredProbabilities(_Metric):
         return torch.cat(self._p), torch.cat(self._y)
 
 
-class ClasswiseCalibrationError(_StoredProbabilities):
+class ClasswiseCalibrationError(_BinnedMetric, _StoredProbabilities):
     """Classwise ECE accumulated over batches (see
     :func:`~losslab.diagnostics.calibration.classwise_calibration_error`)."""
-
-    def __init__(
-        self,
-        *,
-        n_bins: int = 15,
-        norm: str = "l1",
-        binning: str = "width",
-        from_logits: bool = False,
-    ) -> None:
-        name = "ClasswiseCalibrationError"
-        self.n_bins = check_bins(name, n_bins)
-        self.norm = check_choice(name, "norm", norm, NORMS)
-        self.binning = check_choice(name, "binning", binning, BINNINGS)
-        super().__init__(from_logits)
 
     def compute(self) -> Tensor:
         p, y = self._data()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from typing import Any
 
 import numpy as np
@@ -27,18 +28,50 @@ from .scaling_fit import ScalingFit, fit_lr_annealing, fit_scaling_law, predict_
 from .scaling_laws import LAWS, annealing_areas, make_schedule
 
 
-def _read_csv(path: str) -> dict[str, np.ndarray]:
+def _check_file(cmd: str, path: str) -> None:
+    if not os.path.isfile(path):
+        raise ValueError(f"{cmd}: input file {path!r} does not exist or is not a regular file")
+
+
+def _read_csv(path: str) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, str]]]:
+    """Numeric columns by name, and for every non-numeric column its first non-numeric cell
+    (file line, text). A column mixing numbers and text is an error naming the bad cell."""
+    _check_file("fit-scaling", path)
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         raise ValueError(f"fit-scaling: {path} has no data rows")
-    out = {}
+    out: dict[str, np.ndarray] = {}
+    text: dict[str, tuple[int, str]] = {}
     for key in rows[0]:
-        try:
-            out[key.strip()] = np.array([float(r[key]) for r in rows])
-        except (TypeError, ValueError):
-            continue  # a non-numeric column (for example a label) is not an input
-    return out
+        if key is None:  # cells beyond the header's columns
+            continue
+        values: list[float] = []
+        bad: list[tuple[int, str]] = []
+        for line, row in enumerate(rows, start=2):  # line 1 is the header
+            cell = row.get(key)
+            try:
+                values.append(float(cell))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                bad.append((line, "" if cell is None else cell))
+        name = key.strip()
+        if not bad:
+            out[name] = np.array(values)
+        elif values:
+            line, cell = bad[0]
+            raise ValueError(f"fit-scaling: {path} line {line}, column {name!r}: {cell!r} is not "
+                             f"a number ({len(bad)} non-numeric cell(s) in that column)")
+        else:
+            text[name] = bad[0]  # a label column: not an input unless a law asks for it
+    return out, text
+
+
+def _require_numeric(path: str, text: dict[str, tuple[int, str]], columns: list[str]) -> None:
+    for name in columns:
+        if name in text:
+            line, cell = text[name]
+            raise ValueError(f"fit-scaling: {path} column {name!r} must be numeric, but line "
+                             f"{line} holds {cell!r}")
 
 
 def _annealing_runs(args: argparse.Namespace, data: dict[str, np.ndarray]) -> list[Any]:
@@ -82,7 +115,10 @@ def _print_fit(fit: ScalingFit) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = _read_csv(args.csv)
+    data, text = _read_csv(args.csv)
+    needed = ["step", "loss", "lr", "run"] if args.law == "lr-annealing" else [
+        *LAWS[args.law].columns, "loss"]
+    _require_numeric(args.csv, text, needed)
     kw: dict[str, Any] = {"bootstrap": args.bootstrap, "seed": args.seed,
                           "n_starts": args.starts}
     area_kw = {"decay": args.decay, "warmup_steps": args.warmup_steps, "warmup": args.warmup}
@@ -148,6 +184,7 @@ def _plot(args: argparse.Namespace, fit: ScalingFit, data: dict[str, np.ndarray]
 def _load_predictions(path: str) -> tuple[Any, Any, bool]:
     import torch
 
+    _check_file("calibration", path)
     if path.endswith(".npz"):
         with np.load(path) as z:
             data = {k: torch.from_numpy(z[k]) for k in z.files}

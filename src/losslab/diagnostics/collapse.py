@@ -122,6 +122,13 @@ def neural_collapse(
     if y.shape != (h.shape[0],) or y.is_floating_point():
         raise ValueError(f"{fn}: labels must be integer class indices of shape ({h.shape[0]},), "
                          f"got {y.dtype} {tuple(y.shape)}")
+    if h.shape[0] == 0:
+        raise ValueError(f"{fn}: features is empty (N=0); neural collapse needs samples")
+    if not bool(torch.isfinite(h).all()):
+        raise ValueError(f"{fn}: features must be finite, got NaN or inf entries")
+    if weight is not None and (not isinstance(weight, Tensor)
+                               or not bool(torch.isfinite(weight).all())):
+        raise ValueError(f"{fn}: weight must be a finite tensor, got NaN/inf or a non-tensor")
     y = y.long()
     k = int(weight.shape[0]) if weight is not None else int(y.max()) + 1
     if weight is not None and (weight.dim() != 2 or weight.shape[1] != h.shape[1]):

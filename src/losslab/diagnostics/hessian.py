@@ -160,7 +160,11 @@ def lanczos(
 
 def lanczos_eigenvalues(op: HessianOperator, *, m: int = 30, seed: int = 0) -> Tensor:
     """Ritz values of an m-step Lanczos run, ascending: the extremes (most positive and most
-    negative eigenvalues) converge first."""
+    negative eigenvalues) converge first.
+
+    Example: L = ½ wᵀ diag(3, 1, −0.5) w with m = 3 (= P) gives every eigenvalue,
+    tensor([-0.5000, 1.0000, 3.0000]).
+    """
     t, _ = lanczos(op, m, seed=seed)
     values: Tensor = torch.linalg.eigvalsh(t)
     return values
@@ -170,7 +174,8 @@ def hutchinson_trace(
     op: HessianOperator, *, max_iter: int = 100, tol: float = 1e-3, seed: int = 0
 ) -> float:
     """Hutchinson estimate Tr H ≈ mean_r zᵀHz over Rademacher z; stops when the running mean
-    changes by less than ``tol`` relative (LLA defaults). Example: diag(3, 1, −0.5) → ≈ 3.5."""
+    changes by less than ``tol`` relative (LLA defaults). Example: diag(3, 1, −0.5) → 3.5
+    (exact for a diagonal H, where zᵀHz = Σ_i H_ii z_i² = Tr H for every Rademacher z)."""
     g = _generator(seed)
     total, mean = 0.0, 0.0
     for r in range(1, max_iter + 1):
@@ -191,6 +196,10 @@ def spectral_density(
 
     Returns ``(nodes, weights)`` of shape (n_v, m). The density is
     :math:`\sum_k \omega_k \mathcal N(\lambda_k, s^2)` (see :func:`density_on_grid`).
+
+    Example: L = ½ wᵀ diag(3, 1, −0.5) w, ``n_iter=3``: nodes [−0.5, 1, 3] (the eigenvalues)
+    with weights [1/3, 1/3, 1/3] (a normalised Rademacher start has equal weight on every
+    eigenvector of a diagonal matrix).
     """
     nodes, weights = [], []
     m = min(n_iter, op.size)

@@ -41,7 +41,9 @@ def _direction_tensors(
     """Accept a dict name→tensor, a sequence ordered like the trainable parameters, or one flat
     vector; return tensors shaped like the parameters."""
     shapes = [p.shape for p in params.values()]
-    if isinstance(direction, Tensor) and direction.dim() == 1 and len(shapes) != 1:
+    if isinstance(direction, Tensor) and direction.dim() == 1 and (
+        len(shapes) != 1 or direction.shape != shapes[0]
+    ):
         total = sum(p.numel() for p in params.values())
         if direction.numel() != total:
             raise ValueError(
@@ -75,6 +77,54 @@ def _direction_tensors(
     return tuple(direction)
 
 
+def _check_finite_direction(fn: str, tangents: tuple[Tensor, ...], names: list[str]) -> None:
+    for name, t in zip(names, tangents, strict=True):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{fn}: direction for {name} has NaN or inf entries; the radius "
+                             f"needs a finite update direction")
+
+
+def _directional(
+    fn: str,
+    model: nn.Module,
+    inputs: Tensor | tuple[Tensor, ...],
+    direction: object,
+    params: Mapping[str, Tensor] | None,
+    normalize: bool,
+) -> tuple[Tensor, Tensor]:
+    """Shared body of :func:`directional_logit_derivatives`; ``fn`` names the public caller in
+    error messages."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{fn}: model must be a torch.nn.Module, got {type(model).__name__}")
+    base = _named_trainable(model) if params is None else dict(params)
+    if not base:
+        raise ValueError(f"{fn}: model has no trainable parameters")
+    tangents = _direction_tensors(fn, base, direction)
+    primals = tuple(p.detach() for p in base.values())
+    tangents = tuple(t.detach().to(p.dtype) for t, p in zip(tangents, primals, strict=True))
+    names = list(base)
+    _check_finite_direction(fn, tangents, names)
+    if normalize:
+        norm = torch.sqrt(sum((t.double().square().sum() for t in tangents),
+                              torch.zeros((), dtype=torch.float64)))
+        if float(norm) == 0.0:
+            raise ValueError(f"{fn}: direction is zero; a unit direction needs a non-zero vector")
+        if not math.isfinite(float(norm)):
+            raise ValueError(f"{fn}: direction's norm overflows to inf; rescale it")
+        tangents = tuple(t / norm.to(t.dtype) for t in tangents)
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+
+    def logits_of(*ps: Tensor) -> Tensor:
+        out = functional_call(model, {**dict(zip(names, ps, strict=True)), **buffers}, args)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{fn}: model must return a logits tensor, got {type(out).__name__}")
+        return out
+
+    logits, a = jvp(logits_of, primals, tangents)[:2]
+    return logits.detach(), a.detach()
+
+
 def directional_logit_derivatives(
     model: nn.Module,
     inputs: Tensor | tuple[Tensor, ...],
@@ -91,33 +141,8 @@ def directional_logit_derivatives(
     The model runs in its current mode: put it in eval mode if dropout noise should not enter
     the derivative.
     """
-    fn = "directional_logit_derivatives"
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{fn}: model must be a torch.nn.Module, got {type(model).__name__}")
-    base = _named_trainable(model) if params is None else dict(params)
-    if not base:
-        raise ValueError(f"{fn}: model has no trainable parameters")
-    tangents = _direction_tensors(fn, base, direction)
-    primals = tuple(p.detach() for p in base.values())
-    tangents = tuple(t.detach().to(p.dtype) for t, p in zip(tangents, primals, strict=True))
-    if normalize:
-        norm = torch.sqrt(sum((t.double().square().sum() for t in tangents),
-                              torch.zeros((), dtype=torch.float64)))
-        if float(norm) == 0.0:
-            raise ValueError(f"{fn}: direction is zero; a unit direction needs a non-zero vector")
-        tangents = tuple(t / norm.to(t.dtype) for t in tangents)
-    buffers = {n: b.clone() for n, b in model.named_buffers()}
-    names = list(base)
-    args = inputs if isinstance(inputs, tuple) else (inputs,)
-
-    def logits_of(*ps: Tensor) -> Tensor:
-        out = functional_call(model, {**dict(zip(names, ps, strict=True)), **buffers}, args)
-        if not isinstance(out, Tensor):
-            raise TypeError(f"{fn}: model must return a logits tensor, got {type(out).__name__}")
-        return out
-
-    logits, a = jvp(logits_of, primals, tangents)[:2]
-    return logits.detach(), a.detach()
+    return _directional("directional_logit_derivatives", model, inputs, direction, params,
+                        normalize)
 
 
 def logit_spread(a: Tensor, *, class_dim: int = -1) -> Tensor:
@@ -150,7 +175,8 @@ def safe_step_radius(
               a = J_\theta z(\theta)\,\frac{u}{\lVert u\rVert}
 
     ``kind="binary_exact"`` (two logits, or one logit ``z`` read as logits ``(0, z)``) gives
-    :math:`\min_i \sqrt{\delta_i^2+\pi^2}/\Delta_{a,i}` instead.
+    :math:`\min_i \sqrt{\delta_i^2+\pi^2}/\Delta_{a,i}` instead. A single-logit model is read
+    as logits ``(0, z)`` by the bound too (spread :math:`|a_i|`).
 
     Args:
         model: returns logits with classes on ``class_dim``; (N, C) or (B, T, V).
@@ -161,8 +187,13 @@ def safe_step_radius(
     Returns:
         0-dim tensor ρ in parameter-space units (``inf`` when no logit moves).
 
+    Raises:
+        ValueError: when the direction or the directional derivatives hold NaN/inf (a NaN
+            spread would otherwise read as "no logit moves" and give ρ = inf).
+
     Example: a linear model z = W x with x = (1,) and direction (1, 0, −1) on W (norm √2)
-        has a = (1, 0, −1)/√2, spread √2 and ρ = π/√2 = 2.221441.
+        has a = (1, 0, −1)/√2, spread √2 and ρ = π/√2 = 2.221441; with x = (√2,) the
+        spread is 2 and ρ = π/2 = 1.570796 (the spec's a = (1, 0, −1) case).
 
     Reference: Sao, "Ghosts of Softmax: Complex Singularities That Limit Safe Step Sizes in
     Cross-Entropy", arXiv 2603.13552 (2026); official code piyush314/ghosts-of-softmax.
@@ -170,9 +201,19 @@ def safe_step_radius(
     fn = "safe_step_radius"
     if kind not in _KINDS:
         raise ValueError(f"{fn}: kind must be one of {_KINDS}, got {kind!r}")
-    logits, a = directional_logit_derivatives(model, inputs, direction, params=params)
+    logits, a = _directional(fn, model, inputs, direction, params, True)
+    if not bool(torch.isfinite(a).all()):
+        # NaN compares false against eps, which would silently report an infinite radius.
+        raise ValueError(
+            f"{fn}: the directional logit derivatives are not finite (NaN or inf); check inputs "
+            f"and the model's parameters for NaN/inf"
+        )
     if kind == "bound":
-        spread = logit_spread(a, class_dim=class_dim)
+        if a.shape[class_dim] == 1:
+            # one logit z is binary with logits (0, z): the spread is |a|, not max − min = 0
+            spread = a.abs().squeeze(class_dim)
+        else:
+            spread = logit_spread(a, class_dim=class_dim)
         worst = float(spread.max()) if spread.numel() else 0.0
         return torch.tensor(math.pi / worst if worst > eps else math.inf, dtype=torch.float64)
     z = logits.movedim(class_dim, -1)
@@ -198,9 +239,18 @@ def output_logit_radius(logits: Tensor, *, gap: str = "spread", class_dim: int =
 
     Example: logits [[2, 1, 0]] → spread 2, ρ_out = π/2; gap="top2" → 1, ρ_out = π.
     """
+    fn = "output_logit_radius"
     if gap not in ("spread", "top2"):
-        raise ValueError(f"output_logit_radius: gap must be 'spread' or 'top2', got {gap!r}")
+        raise ValueError(f"{fn}: gap must be 'spread' or 'top2', got {gap!r}")
+    if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.dim() == 0:
+        raise TypeError(f"{fn}: logits must be a floating-point tensor with a class dimension, "
+                        f"got {logits.dtype if isinstance(logits, Tensor) else type(logits)}")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(f"{fn}: logits must be finite, got NaN or inf entries")
     z = logits.detach().movedim(class_dim, -1).double()
+    if gap == "top2" and z.shape[-1] < 2:
+        raise ValueError(f"{fn}: gap='top2' needs at least 2 classes on class_dim, got "
+                         f"{z.shape[-1]}")
     if gap == "spread":
         delta = z.amax(-1) - z.amin(-1)
     else:

@@ -46,6 +46,8 @@ def fit_temperature(
             f"{fn}: logits must be a non-empty floating-point tensor of shape (N, C), "
             f"got dtype {logits.dtype} shape {tuple(logits.shape)}"
         )
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(f"{fn}: logits must be finite, got NaN or inf entries")
     check_number(fn, "init", init, low=0.0, low_open=True)
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"{fn}: max_iter must be a positive int, got {max_iter!r}")

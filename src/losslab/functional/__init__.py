@@ -20,6 +20,8 @@ from .embedding_icnn import icnn_loss as icnn_loss
 from .imbalance import focal_loss
 from .ldr import aldr_kl, aldr_kl_step, ldr_kl
 from .metrix import metrix_loss as metrix_loss
+from .metrix import metrix_pairs as metrix_pairs
+from .metrix import mix as mix
 from .metrix import soft_pair_loss as soft_pair_loss
 from .metrix import utilization as utilization
 from .normalized import (

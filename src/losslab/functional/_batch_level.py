@@ -75,7 +75,10 @@ def batch_level_loss(
     class_weight = check_class_weight(fn, weight, num_classes, z)
     y = check_index_target(fn, input, target, ignore_index)
     kept_mask = y != ignore_index
-    z_kept, y_kept = z[kept_mask], y[kept_mask]
+    # Boolean indexing copies the (N, C) matrix (and scatters it back in backward): skip it
+    # when no row is ignored, the common case.
+    all_kept = bool(kept_mask.all())
+    z_kept, y_kept = (z, y) if all_kept else (z[kept_mask], y[kept_mask])
     count = y_kept.shape[0]
     # An empty batch stays connected to the graph so that backward() gives zero gradients.
     loss = z_kept.sum() * 0.0 if count == 0 else batch(z_kept, y_kept, class_weight)

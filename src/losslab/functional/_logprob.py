@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 _HALF = -math.log(2.0)
@@ -53,3 +54,12 @@ def log1m_softmax(z: Tensor, p: Tensor) -> Tensor:
         rows = high.nonzero().squeeze(1)
         out = out.index_put((rows,), _log1m_softmax_exact(z[rows], p[rows]))
     return out
+
+
+def target_log_prob(z: Tensor, y: Tensor) -> Tensor:
+    """log softmax(z)_y per row of (K, C) logits and (K,) in-range indices.
+
+    The fused cross-entropy kernel (log_softmax + gather, one backward) is several times
+    faster than ``gather(z) - logsumexp(z)`` on CPU, whose logsumexp is an unfused chain.
+    """
+    return -F.cross_entropy(z, y, reduction="none")

@@ -9,10 +9,10 @@ import math
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import log_prob_of_target, logit_loss
+from .._core.logit_loss import logit_loss
 from .._core.validation import check_choice, check_number, check_reduction
 from ._batch_level import batch_level_loss, weighted_mean
-from ._logprob import log1m_prob_at
+from ._logprob import log1m_prob_at, target_log_prob
 
 # Below this log-probability (p < 1e-13), 1 - (1 - p)^N is evaluated by its series
 # N p (1 - (N-1) p / 2), whose neglected term is O((N p)^2) relative: below 1e-17 for N <= 1e4.
@@ -34,7 +34,7 @@ def _log1mexp(a: Tensor) -> Tensor:
 
 def _log_coverage(z: Tensor, y: Tensor, n: float) -> tuple[Tensor, Tensor, Tensor]:
     """(log C_N, log p, log(1 - p)) with C_N = 1 - (1 - p)^N, p = softmax(z)_y, C >= 2."""
-    lp = log_prob_of_target(z, y)
+    lp = target_log_prob(z, y)
     l1m = log1m_prob_at(z, y, lp)
     small = lp < _SMALL_LOG_P
     big_branch = _log1mexp(n * torch.where(small, torch.full_like(l1m, -1.0), l1m))
@@ -83,7 +83,7 @@ def dco(
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
         if nn_ == 1.0:
-            return -log_prob_of_target(z, y)
+            return -target_log_prob(z, y)
         if z.shape[1] == 1:
             return z.sum(1) * 0.0  # p_y = 1: coverage 1, loss 0
         return -_log_coverage(z, y, nn_)[0]

@@ -18,6 +18,12 @@ from .._core.validation import check_choice, check_number, check_tensor
 from ._batch_level import batch_level_loss, weighted_mean
 from ._extras import logits_like_rows
 from ._logprob import log1m_prob_at, log1m_softmax
+from ._softmax_ops import (
+    softmax_cross_log_softmax,
+    softmax_kl,
+    softmax_lse,
+    softmax_objective,
+)
 
 
 def sce_consistency(
@@ -61,8 +67,11 @@ def sce_consistency(
             z,
             detach=True,
         )
-        log_ps, log_pt = torch.log_softmax(z, 1), torch.log_softmax(t, 1)
-        return -0.5 * (log_pt.exp() * log_ps).sum(1) - 0.5 * (log_ps.exp() * log_pt).sum(1)
+        # -sum p_t log p_s = CE(p_t; z); -sum p_s log p_t = lse(t) - sum p_s t (sum p_s = 1):
+        # one fused softmax objective in z (hand-written backward), teacher terms constant.
+        with torch.no_grad():
+            p_t, lse_t = softmax_lse(t)
+        return 0.5 * (softmax_objective(z, q=p_t, a=t, b=-1.0) + lse_t)
 
     return logit_loss(
         "sce_consistency",
@@ -161,10 +170,18 @@ def ler(
         with torch.no_grad():
             top_p, pred = torch.softmax(z / selection_temperature, 1).max(1)
             known = pred < (c if num_known is None else num_known)
-            selected = ((top_p >= threshold) & known).to(z.dtype)
-        zt = z / temperature
-        adjusted = torch.log_softmax(zt + adjustment * torch.log(q.clamp_min(1e-8)), 1)
-        return -selected * (torch.softmax(zt, 1) * adjusted).sum(1)
+            selected = (top_p >= threshold) & known
+        shift = adjustment * torch.log(q.clamp_min(1e-8))
+        # Unselected rows are exactly 0 with zero gradient: compute only the selected ones,
+        # with one fused objective (hand-written backward) instead of a chain of passes.
+        if bool(selected.all()):
+            return -softmax_cross_log_softmax(z, shift, scale=1.0 / temperature)
+        out = z[:, 0].masked_fill(torch.ones_like(selected), 0.0)
+        if bool(selected.any()):
+            idx = selected.nonzero().squeeze(1)
+            value = softmax_cross_log_softmax(z[idx], shift, scale=1.0 / temperature)
+            out = out.index_put((idx,), -value)
+        return out
 
     return logit_loss(
         "ler",
@@ -223,8 +240,7 @@ def dkl(
             z,
             detach=False,
         )
-        log_p, log_q = torch.log_softmax(z / temperature, 1), torch.log_softmax(v / temperature, 1)
-        return (log_p.exp() * (log_p - log_q)).sum(1)
+        return softmax_kl(z, v, scale=1.0 / temperature)
 
     return logit_loss(
         "dkl",

@@ -95,7 +95,12 @@ def nt_xent_loss(
     gradient; each rank's anchors meet every rank's negatives. The value on rank r is
     ``W · Σ_{local pairs} ℓ / P`` (W ranks, P positive pairs overall), so the mean over ranks
     is the single-process loss on the concatenated batch, and DDP's gradient averaging yields
-    exactly that loss's gradient. Every rank needs the same batch size.
+    exactly that loss's gradient. Every rank needs the same batch size. The other reductions
+    follow the same rule where one exists: ``"sum"`` returns ``W · Σ_{local pairs} ℓ`` (its mean
+    over ranks is the single-process sum); ``"none"`` returns this rank's anchors' pair losses,
+    unscaled, each equal to the single-process value of that pair (concatenated in rank order,
+    they are the single-process ``"none"`` output). ``process_group`` selects the ranks
+    (default: the world group).
 
     Args:
         embeddings: (N, D); labels: (N,).
@@ -144,7 +149,7 @@ def nt_xent_loss(
     kept = pair_loss.masked_fill(~positive, 0.0)
     total = kept.sum()
     if reduction == "sum":
-        return total
+        return total * scale
     count = positive.sum().to(total.dtype)
     if gather_distributed:
         count = count.detach().clone()

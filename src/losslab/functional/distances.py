@@ -66,14 +66,22 @@ def safe_divide(num: Tensor, den: Tensor) -> Tensor:
     return torch.where(nonzero, num / torch.where(nonzero, den, torch.ones_like(den)), 0.0)
 
 
+def compute_dtype(t: Tensor) -> Tensor:
+    """``t`` in float32 when it is half or bfloat16 (their range overflows squared distances and
+    ``cdist`` lacks half kernels on CPU); other dtypes unchanged."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def check_pair_inputs(fn: str, x: object, y: object) -> tuple[Tensor, Tensor, bool]:
-    """Validate ``x`` (..., N, D) and optional ``y`` (..., M, D); return them and whether y is x."""
+    """Validate ``x`` (..., N, D) and optional ``y`` (..., M, D); return them (half precision
+    promoted to float32) and whether y is x."""
     x = check_tensor(fn, "x", x)
     if not x.is_floating_point():
         raise TypeError(f"{fn}: x must be a floating-point tensor, got dtype {x.dtype}")
     if x.dim() < 2:
         raise ValueError(f"{fn}: x must have shape (..., N, D), got shape {tuple(x.shape)}")
     if y is None:
+        x = compute_dtype(x)
         return x, x, True
     y = check_tensor(fn, "y", y)
     if not y.is_floating_point():
@@ -83,7 +91,14 @@ def check_pair_inputs(fn: str, x: object, y: object) -> tuple[Tensor, Tensor, bo
             f"{fn}: y must have shape (..., M, D) with D={x.shape[-1]} like x, "
             f"got shape {tuple(y.shape)}"
         )
-    return x, y, y is x
+    same = y is x
+    x = compute_dtype(x)
+    y = x if same else compute_dtype(y)
+    if y.dtype != x.dtype:
+        # mixed float32/float64 inputs: compute in the wider one
+        wide = torch.promote_types(x.dtype, y.dtype)
+        x, y = x.to(wide), y.to(wide)
+    return x, y, same
 
 
 def _squared_from_gram(xx: Tensor, yy: Tensor, xy: Tensor, same: bool) -> Tensor:
@@ -114,7 +129,33 @@ def _check_matrix(fn: str, matrix: object, dim: int) -> Tensor:
         raise ValueError(
             f"{fn}: matrix must have shape ({dim}, {dim}) for D={dim}, got {tuple(m.shape)}"
         )
+    if not m.is_floating_point():
+        m = m.to(torch.float32)
+    check_psd_matrix(fn, m)
     return m
+
+
+def check_psd_matrix(fn: str, matrix: Tensor) -> None:
+    """Reject a matrix that is not symmetric positive semi-definite (relative tolerance 1e-6 of
+    its largest entry): a negative eigenvalue makes the quadratic form negative, and the clamp
+    at zero would silently return zero distances."""
+    m = matrix.detach().to(torch.float64)
+    scale = float(m.abs().amax()) if m.numel() else 0.0
+    tol = 1e-6 * max(scale, 1e-30)
+    if not bool(torch.isfinite(m).all()):
+        raise ValueError(f"{fn}: matrix must be finite, got a NaN or inf entry")
+    asym = float((m - m.transpose(-1, -2)).abs().amax()) if m.numel() else 0.0
+    if asym > tol:
+        raise ValueError(
+            f"{fn}: matrix must be symmetric positive semi-definite (e.g. L @ L.T), "
+            f"got max |P - P^T| = {asym:.3g}"
+        )
+    low = float(torch.linalg.eigvalsh(m).amin()) if m.numel() else 0.0
+    if low < -tol:
+        raise ValueError(
+            f"{fn}: matrix must be symmetric positive semi-definite (e.g. L @ L.T), "
+            f"got smallest eigenvalue {low:.3g}"
+        )
 
 
 def _distance(x: Tensor, y: Tensor, same: bool, metric: str, p: float, matrix: Tensor | None) -> Tensor:
@@ -168,11 +209,13 @@ def pairwise_distance(
         y: (..., M, D) or ``None`` (then ``y = x`` and the diagonal is exactly 0).
         metric: one of :data:`DISTANCES` (see the module docstring for formulas).
         p: Minkowski order, ``p >= 1`` (only for ``metric="minkowski"``).
-        matrix: (D, D) matrix ``P`` for ``metric="mahalanobis"`` (its symmetric part is used;
-            it should be positive semi-definite, e.g. ``L @ L.T``).
+        matrix: (D, D) symmetric positive semi-definite matrix ``P`` for
+            ``metric="mahalanobis"``, e.g. ``L @ L.T``; anything else (asymmetric beyond 1e-6
+            relative, or a negative eigenvalue) raises ``ValueError``.
 
     Returns:
-        (..., N, M) distances in the dtype of ``x``.
+        (..., N, M) distances in the dtype of ``x``; float16/bfloat16 inputs are computed and
+        returned in float32 (their range overflows squared distances).
     """
     fn = "pairwise_distance"
     metric, p = _check_metric_args(fn, metric, p, DISTANCES)
@@ -211,7 +254,10 @@ def pairwise_similarity(
 def similarity_matrix(
     x: Tensor, y: Tensor, same: bool, metric: str, p: float = 2.0, matrix: Tensor | None = None
 ) -> Tensor:
-    """Unchecked inner form of :func:`pairwise_similarity` for callers that validated already."""
+    """Unchecked inner form of :func:`pairwise_similarity` for callers that validated already
+    (half precision is computed in float32 here too)."""
+    x = compute_dtype(x)
+    y = x if same else compute_dtype(y)
     if metric == "cosine":
         return _cosine(x, y)
     if metric == "dot":
@@ -224,5 +270,8 @@ def similarity_matrix(
 def distance_matrix(
     x: Tensor, y: Tensor, metric: str, p: float = 2.0, matrix: Tensor | None = None
 ) -> Tensor:
-    """Unchecked inner form of :func:`pairwise_distance` (``y`` is a separate set)."""
-    return _distance(x, y, y is x, metric, p, matrix)
+    """Unchecked inner form of :func:`pairwise_distance` for callers that validated already
+    (``HarmonicHead``: its learned Mahalanobis matrix is PSD by construction, so the per-call
+    eigenvalue check is skipped). Half precision is computed in float32."""
+    x, y = compute_dtype(x), compute_dtype(y)
+    return _distance(x, y, False, metric, p, None if matrix is None else matrix.to(x.dtype))

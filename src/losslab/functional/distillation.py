@@ -13,9 +13,12 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
-from .._core.logit_loss import log_prob_of_target, logit_loss
+from .._core.logit_loss import logit_loss
 from .._core.validation import check_number
 from ._extras import aligned_rows, logits_like_rows
+from ._logprob import target_log_prob
+from ._plackett_luce import ascending_pl_order, plackett_luce
+from ._softmax_ops import rowdot, softmax_lse, softmax_objective
 
 
 def _check_kd(*, temperature: float, ce_weight: float) -> None:
@@ -102,11 +105,16 @@ def kd(
             z,
             detach=True,
         )
-        log_q = torch.log_softmax(t / T, dim=1)
-        log_p = torch.log_softmax(z / T, dim=1)
-        loss = (T * T) * (log_q.exp() * (log_q - log_p)).sum(1)
+        # KL(q || p) = CE(q, p) - CE(q, q): one fused soft-target CE on the student (hand-written
+        # backward T (p - q)) minus the teacher's own, computed the same way so that the two
+        # cancel exactly when student and teacher agree.
+        with torch.no_grad():
+            t_scaled = t * (1.0 / T)
+            q, lse_t = softmax_lse(t_scaled)
+            teacher_ce = lse_t * q.sum(1) - rowdot(q, t_scaled)
+        loss = (T * T) * (softmax_objective(z, q=q, scale=1.0 / T) - teacher_ce)
         if ce_weight > 0.0:
-            loss = loss - ce_weight * log_prob_of_target(z, y)
+            loss = loss - ce_weight * target_log_prob(z, y)
         return loss
 
     return logit_loss(
@@ -168,14 +176,17 @@ def pld(
             z,
             detach=True,
         )
-        alpha = torch.softmax(t / tau, dim=1)
-        first = torch.zeros_like(t, dtype=torch.bool).scatter_(1, y.unsqueeze(1), True)
-        order = torch.argsort(
-            t.masked_fill(first, float("inf")), dim=1, descending=True, stable=True
-        )
-        s = z.gather(1, order)
-        suffix_lse = _suffix_logsumexp(s)
-        return (alpha.gather(1, order) * (suffix_lse - s)).sum(1)
+        with torch.no_grad():
+            order = ascending_pl_order(t, y)
+            alpha = torch.softmax(t / tau, dim=1).gather(1, order)
+        out, bad = plackett_luce(z, order, alpha)
+        if bool(bad.any()):
+            # Suffix sums below the dtype's range: these rows in log space (logcumsumexp).
+            idx = bad.nonzero().squeeze(1)
+            s = z[idx].gather(1, order[idx])
+            exact = (alpha[idx] * (_suffix_logsumexp(s.flip(1)).flip(1) - s)).sum(1)
+            out = out.index_put((idx,), exact)
+        return out
 
     return logit_loss(
         "pld",
@@ -252,7 +263,7 @@ def multi_aspect_kd(
         if a.numel() and bool(((a < 0) | (a > 1)).any()):
             raise ValueError(f"{fn}: aspect_targets must be probabilities in [0, 1]")
         bce = TF.binary_cross_entropy_with_logits(r, a, reduction="none").mean(1)
-        return -ce_weight * log_prob_of_target(z, y) + alpha * bce
+        return -ce_weight * target_log_prob(z, y) + alpha * bce
 
     return logit_loss(
         fn,

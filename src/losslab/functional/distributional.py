@@ -39,6 +39,7 @@ from .._core.validation import (
     expected_target_shape,
     flatten_logits,
 )
+from ._softmax_ops import sparse_soft_cross_entropy
 
 
 def _check_support(fn: str, v_min: float, v_max: float, num_bins: int, min_bins: int) -> None:
@@ -98,6 +99,45 @@ def hl_gauss_encode(
     cdf = torch.erf((edges - y) / (math.sqrt(2.0) * sigma))
     z = (cdf[..., -1:] - cdf[..., :1]).clamp_min(1e-12)
     return (cdf[..., 1:] - cdf[..., :-1]) / z
+
+
+# erf(x) is exactly ±1 in float32 beyond |x| = 3.93 and in float64 beyond 5.93: edges farther
+# than this many σ·√2 from y give cdf differences of exactly 0.
+_ERF_SATURATED = 6.5
+
+
+def _hl_gauss_band(
+    y: Tensor, *, v_min: float, v_max: float, num_bins: int, sigma_ratio: float
+) -> tuple[Tensor, Tensor]:
+    """The nonzero part of :func:`hl_gauss_encode` of (K,) values: bin indices (K, W) and
+    their probabilities (K, W), equal to the dense encoding's entries (the same erf calls on
+    the same edges); every other bin is exactly 0 there because erf saturates."""
+    edges = torch.linspace(v_min, v_max, num_bins + 1, dtype=y.dtype, device=y.device)
+    sigma = sigma_ratio * (v_max - v_min) / num_bins
+    scale = math.sqrt(2.0) * sigma
+    width = (v_max - v_min) / num_bins
+    reach = math.ceil(_ERF_SATURATED * scale / width) + 1
+    n_edges = min(2 * reach + 2, num_bins + 1)
+    yc = y.clamp(v_min, v_max).unsqueeze(-1)
+    first = torch.floor((yc - v_min) / width).long() - reach
+    first = first.clamp(0, num_bins + 1 - n_edges)
+    eidx = first + torch.arange(n_edges, device=y.device)
+    cdf = torch.erf((edges[eidx] - yc) / scale)
+    ends = torch.erf((edges[[0, -1]] - yc) / scale)
+    norm = (ends[..., 1:] - ends[..., :1]).clamp_min(1e-12)
+    return eidx[..., :-1], (cdf[..., 1:] - cdf[..., :-1]) / norm
+
+
+def _two_hot_band(
+    y: Tensor, *, v_min: float, v_max: float, num_bins: int
+) -> tuple[Tensor, Tensor]:
+    """The two nonzero bins of :func:`two_hot_encode` of (K,) values: indices and masses."""
+    step = (v_max - v_min) / (num_bins - 1)
+    pos = (y.clamp(v_min, v_max) - v_min) / step
+    low = pos.floor().clamp(0, num_bins - 2)
+    frac = (pos - low).unsqueeze(-1)
+    idx = low.long().unsqueeze(-1)
+    return torch.cat([idx, idx + 1], -1), torch.cat([1.0 - frac, frac], -1)
 
 
 def hl_gauss_centers(
@@ -184,7 +224,7 @@ def _value_loss(
     ignore_index: int,
     reduction: str,
     num_bins: int,
-    encode: Callable[[Tensor], Tensor],
+    encode: Callable[[Tensor], tuple[Tensor, Tensor]],
 ) -> Tensor:
     reduction = check_reduction(fn, reduction)
     if ignore_index != -100:
@@ -213,10 +253,12 @@ def _value_loss(
     if bool(missing.any()):
         kept = ~missing
         z, y = z[kept], y[kept]
-    t = encode(y)
+    # -(t * log_softmax(z)).sum(1) with t nonzero on a few bins only: a sparse soft-target
+    # CE (one softmax, hand-written backward), no dense (K, m) target.
+    idx, t = encode(y)
     if bin_weight is not None:
-        t = t * bin_weight
-    per_row = -(t * torch.log_softmax(z, dim=1)).sum(1)
+        t = t * bin_weight[idx]
+    per_row = sparse_soft_cross_entropy(z, idx, t)
     return reduce_rows(per_row, reduction=reduction, kept=kept, out_shape=shape)
 
 
@@ -264,7 +306,7 @@ def hl_gauss(
         ignore_index=ignore_index,
         reduction=reduction,
         num_bins=num_bins,
-        encode=lambda y: hl_gauss_encode(
+        encode=lambda y: _hl_gauss_band(
             y, v_min=v_min, v_max=v_max, num_bins=num_bins, sigma_ratio=sigma_ratio
         ),
     )
@@ -306,5 +348,5 @@ def two_hot(
         ignore_index=ignore_index,
         reduction=reduction,
         num_bins=num_bins,
-        encode=lambda y: two_hot_encode(y, v_min=v_min, v_max=v_max, num_bins=num_bins),
+        encode=lambda y: _two_hot_band(y, v_min=v_min, v_max=v_max, num_bins=num_bins),
     )

@@ -67,6 +67,15 @@ def weight_distribution_loss(
         target_kurtosis: K_T (1.8, a uniform distribution's kurtosis).
         skew_weight, kurtosis_weight: a, b (code 1.0, 0.015; paper 1, 1).
         unbiased: σ with N−1 (code) or N (paper) in the denominator.
+
+    Example (spec B§13: w = [0.5, -1, 2, 0, -0.3, 1.2]; the code's settings, then the
+    paper's a = b = 1 with the biased σ):
+        >>> import torch
+        >>> w = torch.tensor([0.5, -1.0, 2.0, 0.0, -0.3, 1.2], dtype=torch.float64)
+        >>> round(weight_distribution_loss([w]).item(), 7)
+        0.0403218
+        >>> round(weight_distribution_loss([w], kurtosis_weight=1.0, unbiased=False).item(), 7)
+        0.0906183
     """
     fn = "weight_distribution_loss"
     k_t = check_number(fn, "target_kurtosis", target_kurtosis)

@@ -12,7 +12,8 @@ same- / other-class neighbours among the first :math:`k`:
 .. math::
 
     \delta_i &= \min\{d_{ij} : j \le k_s,\ y_j \ne y_i\}\ (\infty \text{ if none}),\qquad
-    \rho_{ij} = \frac{d_{ij}/\delta_i}{\max(1, \max_{l \le k} d_{il}/\delta_i)} \\
+    \rho_{ij} = \frac{d_{ij}/\delta_i}{\max(1, \max_{l \le k} d_{il}/\delta_i)}
+              = \frac{d_{ij}}{\max(\delta_i, \max_{l \le k} d_{il})} \\
     \lambda_{\text{intra}} &= 1 - \operatorname{mean}_{i: S_i \ne \emptyset}
         \operatorname{mean}_{j \in S_i} \rho_{ij},\qquad
     \lambda_{\text{inter}} = \operatorname{mean}_{i: D_i \ne \emptyset}
@@ -24,7 +25,11 @@ same- / other-class neighbours among the first :math:`k`:
 :math:`k_s` (``search_k``, default :math:`k + 1`) is the window searched for
 :math:`\delta_i`; :math:`\lambda_{\text{intra}} = 1` when no anchor has a same-class neighbour.
 With fewer than :math:`k + 2` references per anchor, :math:`k` is lowered to the references
-minus one and :math:`\gamma = 1` (as in the code). :math:`s \ge 1/4`, so the loss is finite;
+minus one and :math:`\gamma = 1` (as in the code). :math:`\rho_{ij} = 0` when no
+other-class neighbour is found, and :math:`\rho_{ij} = 1` when :math:`\delta_i` and every
+distance of the row are 0 (coincident embeddings, e.g. collapsed features at initialisation;
+the right-hand form above keeps :math:`\delta_i = 0` finite otherwise). :math:`s > 0` (if no
+anchor has a same-class neighbour, :math:`\lambda_{\text{intra}} = 1`), so the loss is finite;
 it is 0 when each anchor's first :math:`k_s` neighbours all share its class.
 
 ``score="original"`` (the older ICNN score function of the same code, from the authors'
@@ -112,8 +117,13 @@ def _modified_score(batch: PairBatch, available: int, k: int, search_k: int | No
     delta = d.masked_fill(same, float("inf")).amin(1, keepdim=True)
     d, same = d[:, :k], same[:, :k]
     found = torch.isfinite(delta)
-    ratio = torch.where(found, d / torch.where(found, delta, 1.0), 0.0)
-    ratio = ratio / ratio.amax(1, keepdim=True).clamp_min(1.0)
+    # (d/δ) / max(1, max_l d_l/δ) rewritten as d / max(δ, max_l d_l): equal for δ > 0 and
+    # finite when an other-class neighbour coincides with the anchor (δ = 0, e.g. collapsed
+    # features at initialisation). If every distance is 0 too, ρ = 1 (the value for equal
+    # positive distances): a same-class neighbour is no closer than the other class.
+    den = torch.maximum(torch.where(found, delta, 0.0), d.amax(1, keepdim=True))
+    ratio = torch.where(den > 0, d / torch.where(den > 0, den, 1.0), 1.0)
+    ratio = torch.where(found, ratio, 0.0)
     n_same = same.sum(1)
     n_other = k - n_same
     intra_rows = (ratio * same).sum(1) / n_same.clamp_min(1)

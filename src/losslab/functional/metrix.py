@@ -15,6 +15,28 @@ interpolated labels:
   :math:`\sigma^\pm = \mathrm{id}`; ``d`` = Euclidean distance of L2-normalised embeddings
   (PML's ``LpDistance`` default), :math:`m^+ = 0`, :math:`m^- = 0.5` (the Metrix repo).
 
+* ``"ntxent"`` (NT-Xent / InfoNCE, cosine, τ = 0.07) and ``"mw"`` (Mann-Whitney, cosine,
+  τ = 0.01) are not of the separable :math:`\sigma^+`/:math:`\sigma^-` form above: a positive
+  term depends on the negatives through a log-sum (NT-Xent) or a pairwise difference (MW). Their
+  soft forms, ours (the paper mixes only separable losses), weight each positive term by
+  :math:`y` and each negative by :math:`1-y` inside it:
+
+  .. math::
+
+      \ell_{\text{nt}}(a) = \sum_x y(a,x)\,
+          \mathrm{softplus}\Big(\log\sum_n (1-y(a,n))\,e^{s(a,n)/\tau} - s(a,x)/\tau\Big),\qquad
+      \ell_{\text{mw}}(a) = \sum_x y(a,x) \sum_{(b,n)} (1-y(b,n))\,
+          \mathrm{softplus}\big((s(b,n) - s(a,x))/\tau\big)
+
+  (MW pools the negatives of every anchor of the same call, as :func:`mw_loss` does). For 0/1
+  labels they are NT-Xent summed over the anchor's positives and MW's per-anchor term, and a
+  mixed example with :math:`\lambda \in \{0, 1\}` is its clean source; in between they are
+  linear in the positive weights but not in the negative ones (a mixed example counts
+  :math:`\lambda` as a positive and :math:`1-\lambda` as a negative). The other losses here are
+  not pair-based on labels and are not offered: ICNN is a whole-batch nearest-neighbour
+  rank score, Proto-Triplet compares queries with class prototypes, OPL averages cosines
+  per class (a mixed example has no single class for it).
+
 A mixed example :math:`v = \lambda x + (1-\lambda)x'` (:math:`\lambda\sim\mathrm{Beta}(2,2)`,
 at input, feature or embedding level) has label
 :math:`\tilde y(a,v) = \lambda y(a,x) + (1-\lambda) y(a,x')`, and the objective is
@@ -31,10 +53,16 @@ from torch import Tensor
 
 from .._core.validation import check_choice, check_number, check_tensor
 from .distances import similarity_matrix
-from .embedding_pairs import check_pair_batch, log1p_sum_exp
+from .embedding_pairs import check_pair_batch, log1p_sum_exp, masked_logsumexp
 
 MixPairs = tuple[Tensor, Tensor, Tensor]
-BASE_LOSSES = ("ms", "contrastive")
+BASE_LOSSES = ("ms", "contrastive", "ntxent", "mw")
+_DEFAULTS: dict[str, dict[str, float]] = {
+    "ms": {"alpha": 2.0, "beta": 50.0, "base": 0.5},
+    "contrastive": {"pos_margin": 0.0, "neg_margin": 0.5},
+    "ntxent": {"temperature": 0.07},
+    "mw": {"temperature": 0.01},
+}
 
 
 def _pair_terms(
@@ -51,18 +79,37 @@ def _pair_terms(
         pos = log1p_sum_exp(alpha * (lam - s) + pos_w.clamp_min(tiny).log(), pos_w > 0) / alpha
         neg = log1p_sum_exp(beta * (s - lam) + neg_w.clamp_min(tiny).log(), neg_w > 0) / beta
         return pos + neg
+    if base_loss == "ntxent":
+        z = similarity_matrix(x, r, False, "cosine") / hp["temperature"]
+        tiny = torch.finfo(z.dtype).tiny
+        negatives = masked_logsumexp(z + neg_w.clamp_min(tiny).log(), neg_w > 0)
+        return (pos_w * TF.softplus(negatives.unsqueeze(1) - z)).sum(1)
+    if base_loss == "mw":
+        return _soft_mw(similarity_matrix(x, r, False, "cosine") / hp["temperature"], pos_w, neg_w)
     d = -similarity_matrix(TF.normalize(x, dim=1), TF.normalize(r, dim=1), False, "euclidean")
     pos_c = (pos_w * TF.relu(d - hp["pos_margin"])).sum(1)
     neg_c = (neg_w * TF.relu(hp["neg_margin"] - d)).sum(1)
     return pos_c + neg_c
 
 
+def _soft_mw(z: Tensor, pos_w: Tensor, neg_w: Tensor, chunk: int = 4096) -> Tensor:
+    """Per-anchor Σ_x y(a,x) Σ_{(b,n)} (1-y(b,n)) softplus(z_bn - z_ax), negatives pooled over
+    all anchors as in :func:`~losslab.functional.mw_loss`; ``chunk`` positives at a time."""
+    rows, cols = torch.where(pos_w > 0)
+    neg_mask = neg_w > 0
+    neg_z, neg_weight = z[neg_mask], neg_w[neg_mask]
+    pos_z, pos_weight = z[rows, cols], pos_w[rows, cols]
+    parts = [
+        (neg_weight * TF.softplus(neg_z.unsqueeze(0) - pos_z[i : i + chunk].unsqueeze(1))).sum(1)
+        for i in range(0, pos_z.shape[0], chunk)
+    ]
+    pair_loss = pos_weight * torch.cat(parts) if parts else pos_z
+    # 0·Σz ties anchors without positives (and empty batches) to the graph.
+    return z.new_zeros(z.shape[0]).index_add(0, rows, pair_loss) + 0.0 * z.sum()
+
+
 def _hyperparameters(fn: str, base_loss: str, hp: dict[str, float]) -> dict[str, float]:
-    defaults = (
-        {"alpha": 2.0, "beta": 50.0, "base": 0.5}
-        if base_loss == "ms"
-        else {"pos_margin": 0.0, "neg_margin": 0.5}
-    )
+    defaults = _DEFAULTS[base_loss]
     unknown = sorted(set(hp) - set(defaults))
     if unknown:
         raise TypeError(
@@ -71,7 +118,7 @@ def _hyperparameters(fn: str, base_loss: str, hp: dict[str, float]) -> dict[str,
         )
     out = {**defaults, **hp}
     for name, value in out.items():
-        low_open = name in ("alpha", "beta")
+        low_open = name in ("alpha", "beta", "temperature")
         out[name] = check_number(fn, name, value, low=0.0 if low_open else None, low_open=low_open)
     return out
 
@@ -90,8 +137,9 @@ def soft_pair_loss(
     Args:
         embeddings: (N, D) anchors; ref_embeddings: (M, D).
         soft_labels: (N, M) in [0, 1]: 1 = positive, 0 = negative, in between = mixed.
-        base_loss: ``"ms"`` (alpha=2, beta=50, base=0.5) or ``"contrastive"``
-            (pos_margin=0, neg_margin=0.5).
+        base_loss: ``"ms"`` (alpha=2, beta=50, base=0.5), ``"contrastive"``
+            (pos_margin=0, neg_margin=0.5), ``"ntxent"`` (temperature=0.07) or ``"mw"``
+            (temperature=0.01).
         mask: optional (N, M) boolean of pairs to use (default all).
     """
     fn = "soft_pair_loss"
@@ -153,14 +201,16 @@ def metrix_loss(
     Embedding-level mixup by default: ``pairs`` (or fresh :func:`metrix_pairs`) mix the
     embeddings. For input or feature mixup, mix with :func:`mix` before the network and pass
     the resulting ``mixed_embeddings`` together with the same ``pairs``. The clean part
-    equals :func:`~losslab.functional.multi_similarity_loss` (``"ms"``, no mining) or PML's
-    ``ContrastiveLoss`` summed per anchor (``"contrastive"``).
+    equals :func:`~losslab.functional.multi_similarity_loss` (``"ms"``, no mining), PML's
+    ``ContrastiveLoss`` summed per anchor (``"contrastive"``), ``nt_xent_loss(...,
+    reduction="sum") / N`` (``"ntxent"``) or :func:`~losslab.functional.mw_loss` (``"mw"``).
 
     Args:
         embeddings: (N, D); labels: (N,).
         mixed_embeddings: (K, D) embeddings of mixed examples, or ``None``.
         pairs: ``(i, j, λ)`` of length K that produced them.
-        base_loss: ``"ms"`` | ``"contrastive"``; ``hyperparameters`` go to it.
+        base_loss: ``"ms"`` | ``"contrastive"`` | ``"ntxent"`` | ``"mw"``; ``hyperparameters``
+            go to it.
         strength: w >= 0 (0.4 in the paper's code); mix_alpha: Beta parameter (2.0).
     """
     fn = "metrix_loss"

@@ -35,6 +35,7 @@ from .._core.validation import (
 )
 from ._batch_level import batch_level_loss, mean_over_classes
 from ._logprob import log1m_softmax
+from ._softmax_stats import softmax_column_stats, softmax_rational_sum
 
 _CLASSES = ("all", "target")
 
@@ -98,6 +99,11 @@ def _one_hot(z: Tensor, y: Tensor) -> Tensor:
     return torch.zeros_like(z).scatter_(1, y.unsqueeze(1), 1.0)
 
 
+def _class_counts(z: Tensor, y: Tensor) -> Tensor:
+    """n_c = number of rows with target c, as (C,) in z's dtype."""
+    return torch.bincount(y, minlength=z.shape[1]).to(z.dtype)
+
+
 def _sum_over_classes(
     positive: Callable[[Tensor], Tensor],
     negative: Callable[[Tensor], Tensor],
@@ -123,9 +129,27 @@ def _dice_rows(smooth: float, alpha: float, square: bool, classes: str) -> RowLo
         d = v.square() if square else v
         return d / (d + smooth)
 
-    def rows(z: Tensor, y: Tensor) -> Tensor:
+    def exact_rows(z: Tensor, y: Tensor) -> Tensor:
         pt = _adjusted_probabilities(z, alpha)
         return _sum_over_classes(positive, negative, pt, y, classes)
+
+    def rows(z: Tensor, y: Tensor) -> Tensor:
+        if classes != "all" or z.shape[1] == 1:
+            return exact_rows(z, y)
+        # Fast path (same sum): every class as a negative in one fused pass, then the target
+        # column swapped for its positive term on (K,) vectors.
+        total, py, dominant = softmax_rational_sum(
+            z, y, k=1.0, m=2 if square else 1, g=smooth, alpha=alpha
+        )
+        # p_y < 1/2 on the rows kept here, so log1p(-p_y) is exact; the clamp keeps the
+        # replaced rows' discarded gradient finite.
+        pty = py if alpha == 0.0 else torch.exp(alpha * torch.log1p(-py.clamp(max=0.5))) * py
+        out = total - negative(pty) + positive(pty)
+        if alpha != 0.0 and bool(dominant.any()):
+            # A class at p >= 1/2 needs (1 - p)^alpha in log space: the exact path, these rows.
+            idx = dominant.nonzero().squeeze(1)
+            out = out.index_put((idx,), exact_rows(z[idx], y[idx]))
+        return out
 
     return rows
 
@@ -275,7 +299,11 @@ def tversky(
         return fp / (fp + g)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return _sum_over_classes(positive, negative, torch.softmax(z, dim=1), y, classes)
+        if classes != "all":
+            return _sum_over_classes(positive, negative, torch.softmax(z, dim=1), y, classes)
+        # The same sum in one fused pass over the classes (negatives), target swapped after.
+        total, py, _ = softmax_rational_sum(z, y, k=a, m=1, g=g)
+        return total - negative(py) + positive(py)
 
     return logit_loss(
         "tversky",
@@ -330,6 +358,14 @@ def dice_batch(
     g, a = float(smooth), float(alpha)
 
     def per_class(z: Tensor, y: Tensor) -> Tensor:
+        if a == 0.0:
+            # sum_i p_ic^m in one fused pass; the intersection only involves target columns.
+            col, py = softmax_column_stats(
+                z, y, transform="square" if square_denominator else "identity"
+            )
+            counts = _class_counts(z, y)
+            inter = torch.zeros_like(col).index_add(0, y, py)
+            return 1.0 - (2.0 * inter + g) / (col + counts + g)
         pt = _adjusted_probabilities(z, a)
         t = _one_hot(z, y)
         inter = (pt * t).sum(0)
@@ -379,11 +415,11 @@ def tversky_batch(
     a, b, g = float(alpha), float(beta), float(smooth)
 
     def per_class(z: Tensor, y: Tensor) -> Tensor:
-        p = torch.softmax(z, dim=1)
-        t = _one_hot(z, y)
-        tp = (p * t).sum(0)
-        fp = (p * (1.0 - t)).sum(0)
-        fn = ((1.0 - p) * t).sum(0)
+        # Column sums of p in one fused pass; TP only involves the target columns.
+        col, py = softmax_column_stats(z, y, transform="identity")
+        tp = torch.zeros_like(col).index_add(0, y, py)
+        fp = col - tp
+        fn = _class_counts(z, y) - tp
         return 1.0 - (tp + g) / (tp + a * fp + b * fn + g)
 
     return batch_level_loss(

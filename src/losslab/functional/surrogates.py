@@ -32,6 +32,7 @@ from torch import Tensor
 
 from .._core.validation import check_choice, check_number, check_tensor
 from ._batch_level import batch_level_loss, mean_over_classes
+from ._softmax_stats import softmax_column_stats
 
 _ACTIVATIONS = ("softmax", "sigmoid")
 _METRICS = ("acc", "fbeta", "gmean", "bacc")
@@ -127,13 +128,19 @@ def _anyloss(
     amp = float(amplifier)
 
     def per_class(z: Tensor, y: Tensor) -> Tensor:
-        p = torch.softmax(z, dim=1) if activation == "softmax" else torch.sigmoid(z)
-        yhat = torch.sigmoid(amp * (p - 0.5))
-        onehot = torch.zeros_like(z).scatter_(1, y.unsqueeze(1), 1.0)
-        n1 = onehot.sum(0)
+        n1 = torch.bincount(y, minlength=z.shape[1]).to(z.dtype)
         n0 = z.shape[0] - n1
-        tp = (onehot * yhat).sum(0)
-        fp = yhat.sum(0) - tp
+        if activation == "softmax":
+            # Column sums of ŷ in one fused pass (hand-written backward); TP needs only the
+            # target column, so no one-hot matrix is built.
+            col, py = softmax_column_stats(z, y, transform="amp-sigmoid", amp=amp)
+            yhat_y = torch.sigmoid(amp * (py - 0.5))
+        else:
+            yhat = torch.sigmoid(amp * (torch.sigmoid(z) - 0.5))
+            col = yhat.sum(0)
+            yhat_y = yhat.gather(1, y.unsqueeze(1)).squeeze(1)
+        tp = torch.zeros_like(col).index_add(0, y, yhat_y)
+        fp = col - tp
         return 1.0 - f(tp, n1 - tp, fp, n0 - fp, n1, n0)
 
     return batch_level_loss(

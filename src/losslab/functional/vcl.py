@@ -118,7 +118,20 @@ def vcl_loss(
     margin: float = 0.9,
     alpha: float = 0.01,
 ) -> Tensor:
-    """``L_con + α·L_rank`` for one instance (see the module docstring)."""
+    """``L_con + α·L_rank`` for one instance (see the module docstring).
+
+    Args:
+        probabilities: (|B|,) predicted p̂; solutions: (Q, |B|) 0/1 feasible solutions.
+        objective_values: (Q,) objective values c_q (``None``: equal weights).
+        energy_scale: T_E; temperature: τ; margin: m; alpha: α.
+
+    Example (spec B§14: p̂ = [0.9, 0.2, 0.6, 0.1], one solution [1, 0, 1, 0], τ = 0.1;
+    L_con ≈ 0, L_rank = mean of [0.9 - (p_i - p_k)]_+ = 0.3):
+        >>> import torch
+        >>> p = torch.tensor([0.9, 0.2, 0.6, 0.1], dtype=torch.float64)
+        >>> round(vcl_loss(p, torch.tensor([[1, 0, 1, 0]])).item(), 6)
+        0.003
+    """
     check_number("vcl_loss", "alpha", alpha, low=0.0)
     contrastive = vcl_contrastive_term(
         probabilities, solutions, objective_values=objective_values, energy_scale=energy_scale,

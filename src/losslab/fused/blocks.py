@@ -33,56 +33,68 @@ class LossOptions:
 class BlockBuffers:
     """Scratch space reused by every block: the (c, V) logits buffer, a second one only when
     soft-capping (it keeps tanh(z/c) for the gradient), and a low-precision GEMM buffer only
-    for half-precision inputs."""
+    for half-precision inputs.
+
+    Blocks are stored vocabulary-major: a (c, V) block is the transpose of a contiguous (V, c)
+    array, because the logits GEMM ``W @ h_cᵀ`` streams the large W as the left operand and
+    runs at full-batch speed (``h_c @ Wᵀ`` re-packs W on every block and is ~20 % slower on
+    CPU BLAS); the backward GEMMs take the transposed block at no cost.
+    """
 
     def __init__(self, rows: int, vocab: int, *, compute: torch.dtype, storage: torch.dtype,
                  device: torch.device, softcap: bool) -> None:
-        self.z = torch.empty(rows, vocab, dtype=compute, device=device)
-        self.t = torch.empty(rows, vocab, dtype=compute, device=device) if softcap else None
-        self.low = (
-            torch.empty(rows, vocab, dtype=storage, device=device) if storage != compute else None
-        )
+        self.vocab = vocab
+        n = rows * vocab
+        self.z = torch.empty(n, dtype=compute, device=device)
+        self.t = torch.empty(n, dtype=compute, device=device) if softcap else None
+        self.low = torch.empty(n, dtype=storage, device=device) if storage != compute else None
+
+    def block(self, flat: Tensor, rows: int) -> Tensor:
+        """The (rows, V) view of a buffer; its transpose (V, rows) is contiguous."""
+        return flat[: rows * self.vocab].view(self.vocab, rows).t()
 
 
 def block_logits(buf: BlockBuffers, h: Tensor, weight: Tensor, bias: Tensor | None,
                  softcap: float | None) -> Tensor:
-    """Write z' = softcap(h @ Wᵀ + b) for the c rows of ``h`` into the buffer; return the view.
+    """Write z' = softcap(h @ Wᵀ + b) for the c rows of ``h`` into the buffer; return the
+    (c, V) view.
 
     Half-precision inputs use the half-precision GEMM (it accumulates in fp32 inside BLAS and
     rounds once, as ``hidden @ weight.T`` does) and are then widened to the fp32 buffer.
     """
     c = h.shape[0]
-    z = buf.z[:c]
-    if buf.low is None:
-        if bias is None:
-            torch.mm(h, weight.t(), out=z)
-        else:
-            torch.addmm(bias, h, weight.t(), out=z)
+    z = buf.block(buf.z, c)
+    zt = z.t()
+    out = zt if buf.low is None else buf.block(buf.low, c).t()
+    if bias is None:
+        torch.mm(weight, h.t(), out=out)
     else:
-        low = buf.low[:c]
-        if bias is None:
-            torch.mm(h, weight.t(), out=low)
-        else:
-            torch.addmm(bias, h, weight.t(), out=low)
-        z.copy_(low)
+        torch.addmm(bias.unsqueeze(1), weight, h.t(), out=out)
+    if buf.low is not None:
+        zt.copy_(out)
     if softcap is not None:
-        t = buf.t[:c]  # type: ignore[index]
-        torch.div(z, softcap, out=t)
-        t.tanh_()
-        torch.mul(t, softcap, out=z)
+        tt = buf.block(buf.t, c).t()  # type: ignore[arg-type]
+        torch.div(zt, softcap, out=tt)
+        tt.tanh_()
+        torch.mul(tt, softcap, out=zt)
     return z
 
 
-def softmax_inplace_lse(z: Tensor) -> Tensor:
-    """Overwrite z with softmax(z) row-wise and return the row log-sum-exp.
+def log_softmax_inplace_lse(z: Tensor, anchor_logit: Tensor, anchor_col: Tensor,
+                            want_p: bool) -> Tensor:
+    """Overwrite the block with log-softmax (then with softmax if ``want_p``); return the
+    row LSE.
 
-    The fused softmax kernel is the cheapest pass over the block; the LSE is recovered
-    from the row maximum m and the largest probability p_max = exp(m − LSE) ≥ 1/V, whose
-    logarithm is well conditioned (unlike log p_y, which can underflow).
+    The fused log-softmax kernel is the cheapest pass over the block; the LSE is recovered
+    as z_j − log p_j at one column j per row (the target's, whose logit was read before),
+    exact in the log domain where p_j itself could underflow.
     """
-    m = z.amax(dim=1)
-    torch._softmax(z, 1, False, out=z)
-    return m - z.amax(dim=1).log()
+    zt = z.t()
+    torch._log_softmax(zt, 0, False, out=zt)
+    lse = anchor_logit - z.gather(1, anchor_col.unsqueeze(1)).squeeze(1)
+    if want_p:
+        zt.exp_()
+    return lse
 
 
 def probabilities_inplace(z: Tensor, lse: Tensor) -> Tensor:
@@ -121,7 +133,7 @@ def gradient_inplace(p: Tensor, buf: BlockBuffers, lse: Tensor, row_weight: Tens
         else:
             p[rows[owned], local_target[owned]] -= (1.0 - eps) * row_weight[owned]
     if opts.softcap is not None:
-        t = buf.t[: p.shape[0]]  # type: ignore[index]
+        t = buf.block(buf.t, p.shape[0])  # type: ignore[arg-type]
         # d softcap(z)/dz = 1 − tanh²(z/c); t is consumed (squared in place).
         t.mul_(t)
         p.addcmul_(p, t, value=-1.0)

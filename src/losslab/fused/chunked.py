@@ -29,8 +29,8 @@ from .blocks import (
     block_logits,
     block_loss,
     gradient_inplace,
+    log_softmax_inplace_lse,
     probabilities_inplace,
-    softmax_inplace_lse,
 )
 from .filtering import active_columns
 
@@ -110,12 +110,13 @@ def _run_blocks(
             h, 0, rows[s:e], out=h_buf[: e - s])  # type: ignore[index]
         z = block_logits(buf, h_c, weight, bias, opts.softcap)
         yc = local_y[s:e]
-        tgt = z.gather(1, yc.clamp(min=0).unsqueeze(1)).squeeze(1)
+        anchor = yc.clamp(min=0)
+        tgt = z.gather(1, anchor.unsqueeze(1)).squeeze(1)
         z_target[s:e] = tgt if cfg.group is None else torch.where(yc >= 0, tgt, 0.0)
         if z_sum is not None:
             z_sum[s:e] = z.sum(dim=1)
         if lse is None or cfg.group is None:
-            lse_here = softmax_inplace_lse(z)  # z now holds p
+            lse_here = log_softmax_inplace_lse(z, tgt, anchor, want_p=row_weight is not None)
             if lse is None:
                 out_lse[s:e] = lse_here
             if row_weight is None:
@@ -160,7 +161,7 @@ def _to_storage(p: Tensor, weight: Tensor, buf: BlockBuffers, act: Tensor | None
     if p.dtype == weight.dtype:
         return p
     if act is None:
-        return buf.low[: p.shape[0], : p.shape[1]].copy_(p)  # type: ignore[index]
+        return buf.block(buf.low, p.shape[0]).copy_(p)  # type: ignore[arg-type]
     return p.to(weight.dtype)
 
 
@@ -200,7 +201,7 @@ def _accumulate_factored(p: Tensor, w_c: Tensor, yc: Tensor, h_c: Tensor, weight
             dh.index_copy_(0, rows[s:e], target)
     h32 = h_c if h_c.dtype == compute else h_c.to(compute)
     if dW is not None:
-        _update_dw(dW, p_low, h32 * w_c.unsqueeze(1), act)
+        _update_dw(dW, pa, h32 * w_c.unsqueeze(1), act)
         if h_sum is not None and eps > 0.0:
             h_sum += w_c @ h32
     if db is not None:
@@ -224,34 +225,21 @@ def _accumulate(g: Tensor, h_c: Tensor, weight: Tensor, buf: BlockBuffers, act: 
             dh.index_copy_(0, rows[s:e], target)
     if dW is not None:
         h32 = h_c if h_c.dtype == dW.dtype else h_c.to(dW.dtype)
-        _update_dw(dW, g_low, h32, act)
-
-
-_DW_SLICE_BYTES = 4 * 2**20
+        _update_dw(dW, g, h32, act)
 
 
 def _update_dw(dW: Tensor, g: Tensor, hs: Tensor, act: Tensor | None) -> None:
-    """dW[cols] += gᵀ @ hs with the accumulator ``dW`` in the compute precision.
+    """dW[cols] += gᵀ @ hs in the compute precision (fp32 for half inputs).
 
-    For half-precision ``g`` the GEMM runs in half precision (BLAS accumulates in fp32
-    inside; about 3× faster than fp32 GEMMs on CPUs with bf16 units) on vocabulary slices
-    whose (S, D) products are added to the fp32 accumulator, so the chunk-to-chunk sum never
-    rounds to half precision (the drift several fused implementations had).
+    For half-precision inputs this one GEMM runs in fp32: a half-precision product would have
+    to be widened and added to the fp32 accumulator, a V·D pass per block that cost more than
+    the faster GEMM saved (measured); and the chunk-to-chunk sum never rounds to half
+    precision (the loss-curve drift several fused implementations had).
     """
-    if g.dtype == dW.dtype:
-        if act is None:
-            dW.addmm_(g.t(), hs)
-        else:
-            dW.index_add_(0, act, g.t() @ hs)
-        return
-    hs_low = hs.to(g.dtype)
-    step = max(256, _DW_SLICE_BYTES // (hs.shape[1] * hs_low.element_size()))
-    for v0 in range(0, g.shape[1], step):
-        part = torch.mm(g[:, v0 : v0 + step].t(), hs_low)
-        if act is None:
-            dW[v0 : v0 + step] += part
-        else:
-            dW.index_add_(0, act[v0 : v0 + step], part.to(dW.dtype))
+    if act is None:
+        dW.addmm_(g.t(), hs)
+    else:
+        dW.index_add_(0, act, g.t() @ hs)
 
 
 def _finish_loss(per_row: Tensor, reduction: str, count: int) -> Tensor:

@@ -85,10 +85,14 @@ class AnalyticClassifier(nn.Module):
                 or labels.shape != (x.shape[0],)):
             raise ValueError(f"{fn}: labels must be integer class indices of shape "
                              f"({x.shape[0]},)")
-        if labels.numel() and int(labels.min()) < 0:
+        if x.shape[0] == 0:
+            raise ValueError(f"{fn}: features is empty (n=0); pass at least one sample")
+        if not bool(torch.isfinite(x).all()):  # one NaN would poison R and W for good
+            raise ValueError(f"{fn}: features must be finite, got NaN or inf entries")
+        if int(labels.min()) < 0:
             raise ValueError(f"{fn}: labels must be non-negative, got {int(labels.min())}")
         feats = self.expand(x)
-        top = int(labels.max()) + 1 if labels.numel() else 0
+        top = int(labels.max()) + 1
         if top > self.num_classes:  # new classes: zero columns, as in generalised CIL
             pad = torch.zeros(self.W.shape[0], top - self.num_classes, dtype=torch.float64,
                               device=self.W.device)
@@ -111,8 +115,12 @@ class AnalyticClassifier(nn.Module):
     @torch.no_grad()
     def fit(self, x: Tensor, labels: Tensor) -> AnalyticClassifier:
         """Joint ridge solution on (x, labels) alone, resetting earlier data; returns ``self``."""
-        self.W = self.W[:, :0]
-        feats, y = self._targets("AnalyticClassifier.fit", x, labels)
+        previous, self.W = self.W, self.W[:, :0]
+        try:
+            feats, y = self._targets("AnalyticClassifier.fit", x, labels)
+        except (TypeError, ValueError):
+            self.W = previous  # rejected input leaves the fitted classifier untouched
+            raise
         eye = torch.eye(feats.shape[1], dtype=torch.float64, device=feats.device)
         regularised = feats.T @ feats + self.gamma * eye
         self.W = torch.linalg.solve(regularised, feats.T @ y)
@@ -121,5 +129,12 @@ class AnalyticClassifier(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.num_classes == 0:
+            raise ValueError("AnalyticClassifier.forward: the classifier has seen no labels; "
+                             "call fit(x, labels) or update(x, labels) first")
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"AnalyticClassifier.forward: x must have shape (n, "
+                             f"{self.in_features}), got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
         logits = self.expand(x) @ self.W
         return logits.to(x.dtype) if x.is_floating_point() else logits

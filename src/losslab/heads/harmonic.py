@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from .._core.logit_loss import logit_loss
 from .._core.validation import check_choice, check_number, check_tensor
-from ..functional.distances import DISTANCES, pairwise_distance
+from ..functional.distances import DISTANCES, check_psd_matrix, compute_dtype, distance_matrix
 
 
 def _check_harmonic(*, n: float, eps: float) -> None:
@@ -77,6 +77,14 @@ def harmonic_loss(
         n: harmonic exponent (> 0); eps: added to every distance (>= 0).
 
     Gradient: :math:`\partial L/\partial\log d_k = n(\delta_{ky} - p_k)`.
+
+    Example (spec A§5.1: distances (1, 2, 4), target 0; n = 1, then n = 2):
+        >>> import torch
+        >>> d, y = torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([0])
+        >>> round(harmonic_loss(d, y, eps=0.0).item(), 6)
+        0.559616
+        >>> round(harmonic_loss(d, y, n=2.0, eps=0.0).item(), 6)
+        0.271934
     """
     _check_harmonic(n=n, eps=eps)
     check_tensor("harmonic_loss", "input", input)
@@ -155,6 +163,7 @@ class HarmonicHead(nn.Module):
                     raise ValueError(
                         f"{fn}: matrix must have shape ({in_features}, {in_features}), got {tuple(m.shape)}"
                     )
+                check_psd_matrix(fn, m)
                 self.register_buffer("matrix", m.detach().clone())
             elif self.mahalanobis == "cholesky":
                 self.cholesky = nn.Parameter(torch.eye(in_features))
@@ -164,10 +173,10 @@ class HarmonicHead(nn.Module):
     def metric_matrix(self) -> Tensor | None:
         """The Mahalanobis matrix P in use (``None`` for other distances)."""
         if self.cholesky is not None:
-            lower = torch.tril(self.cholesky)
+            lower = torch.tril(compute_dtype(self.cholesky))
             return lower @ lower.T
         if self.log_diagonal is not None:
-            return torch.diag(self.log_diagonal.exp())
+            return torch.diag(compute_dtype(self.log_diagonal).exp())
         matrix = self.matrix
         return matrix if isinstance(matrix, Tensor) else None
 
@@ -178,16 +187,23 @@ class HarmonicHead(nn.Module):
             raise ValueError(
                 f"HarmonicHead: features must have shape (N, {self.weight.shape[1]}), got {tuple(x.shape)}"
             )
+        if not x.is_floating_point():
+            raise TypeError(f"HarmonicHead: features must be floating-point, got dtype {x.dtype}")
+        # Half precision is computed in float32: d**n and log d overflow float16's range.
+        x = compute_dtype(x)
+        weight = compute_dtype(self.weight).to(x.dtype)
         matrix = self.metric_matrix()
+        if matrix is not None:
+            matrix = compute_dtype(matrix).to(x.dtype)
         # The squared Euclidean distance is computed directly (no sqrt then square).
         direct = self.squared and self.distance == "euclidean"
-        d = pairwise_distance(
-            x, self.weight.to(x.dtype), metric="sqeuclidean" if direct else self.distance,
-            p=self.p, matrix=None if matrix is None else matrix.to(x.dtype),
+        d = distance_matrix(
+            x, weight, "sqeuclidean" if direct else self.distance, p=self.p, matrix=matrix
         )
         return d.square() if self.squared and not direct else d
 
     def forward(self, features: Tensor) -> Tensor:
+        """(N, C) logits ``-n·log(d + eps)``; float32 for float16/bfloat16 features."""
         return harmonic_logits(
             self.distances(features), n=self.n, eps=self.eps, min_normalize=self.min_normalize
         )

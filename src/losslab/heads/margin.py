@@ -163,7 +163,21 @@ class ArcFaceHead(_CosineHead):
 
 
 class CosFaceHead(_CosineHead):
-    """CosFace (LMCL) head: logits ``s·(cos θ_y - m)`` for the target, ``s·cos θ_j`` otherwise."""
+    """CosFace (LMCL) head: logits ``s·(cos θ_y - m)`` for the target, ``s·cos θ_j`` otherwise.
+
+    Example (spec B§6: cosines [[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], targets [0, 1], s = 64,
+    m = 0.35; unit features whose first three coordinates are those cosines, class weights
+    the first three axes):
+        >>> import torch
+        >>> import torch.nn.functional as F
+        >>> head = CosFaceHead(4, 3).double()
+        >>> _ = head.weight.data.copy_(torch.eye(3, 4))
+        >>> cos = torch.tensor([[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], dtype=torch.float64)
+        >>> x = torch.cat([cos, (1 - cos.square().sum(1, keepdim=True)).sqrt()], 1)
+        >>> y = torch.tensor([0, 1])
+        >>> round(F.cross_entropy(head(x, y), y).item(), 6)
+        8.000035
+    """
 
     fn = "CosFaceHead"
 
@@ -185,6 +199,21 @@ class UNPGHead(nn.Module):
     Args:
         head: an :class:`ArcFaceHead` or :class:`CosFaceHead` (its scale is reused).
         whisker: box-and-whisker factor ``w`` (default 1.5, the repo's setting).
+
+    Example (the spec B§6 batch under ArcFace, whose loss alone is 12.045241; the one negative
+    pair cosine, 0.27 + sqrt(0.26 · 0.55) = 0.648153, becomes a fourth column of both rows):
+        >>> import torch
+        >>> import torch.nn.functional as F
+        >>> arcface = ArcFaceHead(4, 3).double()
+        >>> _ = arcface.weight.data.copy_(torch.eye(3, 4))
+        >>> cos = torch.tensor([[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], dtype=torch.float64)
+        >>> x = torch.cat([cos, (1 - cos.square().sum(1, keepdim=True)).sqrt()], 1)
+        >>> y = torch.tensor([0, 1])
+        >>> round(F.cross_entropy(arcface(x, y), y).item(), 6)
+        12.045241
+        >>> logits = UNPGHead(arcface)(x, y)
+        >>> round(logits[0, 3].item() / 64, 6), round(F.cross_entropy(logits, y).item(), 6)
+        (0.648153, 27.465584)
     """
 
     def __init__(self, head: _CosineHead, *, whisker: float = 1.5) -> None:

@@ -59,6 +59,9 @@ class GaussianNaiveBayesProbe(nn.Module):
                                  f"({x.shape[0]},)")
             if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
                 raise ValueError(f"{fn}: labels must lie in [0, {self.num_classes - 1}]")
+            # NaN features would poison the running means and variances for every later batch
+            if not bool(torch.isfinite(x).all()):
+                raise ValueError(f"{fn}: features must be finite, got NaN or inf entries")
         return x.detach().to(torch.float64)
 
     @torch.no_grad()

@@ -8,6 +8,8 @@ from .embedding import MultiSimilarityLoss as MultiSimilarityLoss
 from .embedding import MWLoss as MWLoss
 from .embedding import NTXentLoss as NTXentLoss
 from .embedding import OrthogonalProjectionLoss as OrthogonalProjectionLoss
+from .embedding import ProtoTripletLoss as ProtoTripletLoss
+from .embedding import WithOPL as WithOPL
 from .fused import LinearCrossEntropy
 from .imbalance import FocalLoss
 from .robust import (

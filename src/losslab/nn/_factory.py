@@ -29,16 +29,28 @@ def _class_weight(owner: str, weight: object) -> Tensor | None:
     return w
 
 
-class LogitLoss(nn.Module):
-    """Base of every generated logit-space loss module.
+def hyperparameter_defaults(
+    function: Callable[..., Any], extra_inputs: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The hyperparameters of ``function`` with their defaults: its keyword-only arguments
+    beyond the conventions, minus the row-aligned extra inputs passed at call time."""
+    return {k: v for k, v in signature_defaults(function).items() if k not in extra_inputs}
 
-    Subclasses set ``function`` (the functional loss) and optionally ``check`` (validates
-    hyperparameters at construction, so a bad value fails before any training starts).
+
+class LossModule(nn.Module):
+    """Hyperparameter handling shared by every generated loss module.
+
+    Subclasses set ``function`` (the functional loss), optionally ``check`` (validates
+    hyperparameters at construction, so a bad value fails before any training starts),
+    ``extra_inputs`` (keyword inputs given at call time, not hyperparameters) and
+    ``unchecked`` (hyperparameters stored but not passed to ``check``, e.g. a generator).
     ``weight`` is stored as a buffer so that ``.to(device)`` moves it.
     """
 
     function: Callable[..., Tensor]
     check: HyperparameterCheck | None = None
+    extra_inputs: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
     weight: Tensor | None
 
     def __init__(
@@ -50,31 +62,22 @@ class LogitLoss(nn.Module):
         **hyperparameters: Any,
     ) -> None:
         super().__init__()
-        fn = type(self).function
-        defaults = signature_defaults(fn)
+        name = type(self).__name__
+        defaults = hyperparameter_defaults(type(self).function, type(self).extra_inputs)
         unknown = sorted(set(hyperparameters) - set(defaults))
         if unknown:
             raise TypeError(
-                f"{type(self).__name__}: unexpected hyperparameter "
+                f"{name}: unexpected hyperparameter "
                 f"{', '.join(map(repr, unknown))}; it accepts {', '.join(defaults) or 'none'}"
             )
         self.hyperparameters = {**defaults, **hyperparameters}
         check = type(self).check
         if check is not None:
-            check(**self.hyperparameters)
-        self.ignore_index = check_ignore_index(type(self).__name__, ignore_index)
-        self.reduction = check_reduction(type(self).__name__, reduction)
-        self.register_buffer("weight", _class_weight(type(self).__name__, weight))
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return type(self).function(
-            input,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            **self.hyperparameters,
-        )
+            skip = type(self).unchecked
+            check(**{k: v for k, v in self.hyperparameters.items() if k not in skip})
+        self.ignore_index = check_ignore_index(name, ignore_index)
+        self.reduction = check_reduction(name, reduction)
+        self.register_buffer("weight", _class_weight(name, weight))
 
     def extra_repr(self) -> str:
         items = [f"{k}={v!r}" for k, v in self.hyperparameters.items()]
@@ -84,22 +87,64 @@ class LogitLoss(nn.Module):
         return ", ".join(items)
 
 
+class LogitLoss(LossModule):
+    """Base of every generated logit-space loss module: ``module(input, target, **extras)``.
+
+    ``extras`` are exactly the class's ``extra_inputs`` (row-aligned tensors such as
+    ``teacher_logits``), passed by keyword; a missing or unexpected one is a TypeError.
+    """
+
+    def forward(self, input: Tensor, target: Tensor, **extras: Tensor) -> Tensor:
+        expected = type(self).extra_inputs
+        name = type(self).__name__
+        missing = [n for n in expected if n not in extras]
+        if missing:
+            raise TypeError(
+                f"{name}: forward needs the extra input(s) "
+                f"{', '.join(missing)} as keyword arguments"
+            )
+        unexpected = sorted(set(extras) - set(expected))
+        if unexpected:
+            takes = ", ".join(expected) if expected else "no extra inputs"
+            raise TypeError(
+                f"{name}: forward got unexpected keyword argument(s) "
+                f"{', '.join(unexpected)}; it takes {takes}"
+            )
+        return type(self).function(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            **self.hyperparameters,
+            **extras,
+        )
+
+
 def logit_loss_module(
     name: str,
     function: Callable[..., Tensor],
     check: HyperparameterCheck | None = None,
+    extra_inputs: tuple[str, ...] = (),
 ) -> type[LogitLoss]:
-    """Create ``class <name>(LogitLoss)`` calling ``function``; its docstring points at it."""
+    """Create ``class <name>(LogitLoss)`` calling ``function``; its docstring points at it.
+
+    ``extra_inputs`` names the function's row-aligned keyword inputs (e.g. ``teacher_logits``):
+    they are not hyperparameters and are passed at call time,
+    ``module(input, target, teacher_logits=t)``.
+    """
     summary = (function.__doc__ or "").strip().splitlines()
+    call = ", ".join(["input", "target", *(f"{e}=..." for e in extra_inputs)])
     doc = (
         f"Module form of :func:`losslab.functional.{function.__name__}`.\n\n"
         f"{summary[0] if summary else ''}\n\n"
         f"Construct with the function's keyword arguments (hyperparameters, ``weight``,\n"
-        f"``ignore_index``, ``reduction``); call with ``(input, target)``."
+        f"``ignore_index``, ``reduction``); call with ``({call})``."
     )
     attrs = {
         "function": staticmethod(function),
         "check": None if check is None else staticmethod(check),
+        "extra_inputs": tuple(extra_inputs),
         "__doc__": doc,
         "__module__": "losslab.nn",
     }

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from .._core.registry import Paper, register
 from ..functional import consistency as F
-from ._factory import logit_loss_module
-from .distillation import extra_input_module, hyperparameter_defaults
+from ._factory import hyperparameter_defaults, logit_loss_module
 
 _TEACHER = ("teacher_logits",)
 _VIEW = ("view_logits",)
 
-SymmetricCrossEntropyConsistency = extra_input_module(
-    "SymmetricCrossEntropyConsistency", F.sce_consistency, None, _TEACHER
+SymmetricCrossEntropyConsistency = logit_loss_module(
+    "SymmetricCrossEntropyConsistency", F.sce_consistency, None, extra_inputs=_TEACHER
 )
 LocalEntropyRegularization = logit_loss_module("LocalEntropyRegularization", F.ler, F._check_ler)
-DualViewKL = extra_input_module("DualViewKL", F.dkl, F._check_dkl, _VIEW)
-ConfidentBinaryCrossEntropy = extra_input_module(
-    "ConfidentBinaryCrossEntropy", F.cbc, F._check_cbc, _TEACHER
+DualViewKL = logit_loss_module("DualViewKL", F.dkl, F._check_dkl, extra_inputs=_VIEW)
+ConfidentBinaryCrossEntropy = logit_loss_module(
+    "ConfidentBinaryCrossEntropy", F.cbc, F._check_cbc, extra_inputs=_TEACHER
 )
 
 LEGOGCD = Paper(

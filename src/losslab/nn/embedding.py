@@ -6,6 +6,8 @@ pytorch-metric-learning. Hyperparameters are checked at construction. No maths l
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
@@ -16,134 +18,107 @@ from ..functional import contrastive as C
 from ..functional import embedding as E
 from ..functional import embedding_fewshot as FS
 
+# Keyword arguments of an embedding loss that are per-call inputs, not hyperparameters.
+_CALL_INPUTS = ("ref_embeddings", "ref_labels", "pairs")
 
-class _EmbeddingLoss(nn.Module):
-    """Stores hyperparameters and forwards ``(embeddings, labels, ref_*)`` to the function."""
 
-    def __init__(self, reduction: str | None, **hyperparameters: Any) -> None:
+class EmbeddingLoss(nn.Module):
+    """Base of the generated embedding-loss modules (see :func:`embedding_loss_module`).
+
+    Subclasses set ``function``; ``check`` validates the hyperparameters at construction (it
+    receives those of its keyword arguments that the function has). Construct with the
+    function's keyword arguments (hyperparameters and ``reduction`` where the function has
+    one); call with ``(embeddings, labels, ref_embeddings=None, ref_labels=None, **inputs)``,
+    where ``inputs`` are per-call arguments such as ``pairs=`` of the MS loss.
+    """
+
+    function: Callable[..., Tensor]
+    check: Callable[..., Any] | None = None
+
+    def __init__(self, **hyperparameters: Any) -> None:
         super().__init__()
-        self.reduction = None if reduction is None else check_reduction(type(self).__name__, reduction)
-        self.hyperparameters = hyperparameters
+        owner = type(self).__name__
+        fn = type(self).function
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name not in _CALL_INPUTS
+        }
+        unknown = sorted(set(hyperparameters) - set(defaults))
+        if unknown:
+            raise TypeError(
+                f"{owner}: unexpected hyperparameter {', '.join(map(repr, unknown))}; "
+                f"it accepts {', '.join(defaults) or 'none'}"
+            )
+        values = {**defaults, **hyperparameters}
+        reduction = values.pop("reduction", None)
+        self.reduction = None if reduction is None else check_reduction(owner, reduction)
+        check = type(self).check
+        if check is not None:
+            accepted = inspect.signature(check).parameters
+            check(**{k: v for k, v in values.items() if k in accepted})
+        self.hyperparameters = values
 
-    def _call(self, function: Any, embeddings: Tensor, labels: Tensor, **refs: Any) -> Tensor:
+    def forward(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        ref_embeddings: Tensor | None = None,
+        ref_labels: Tensor | None = None,
+        **inputs: Any,
+    ) -> Tensor:
         extra = {} if self.reduction is None else {"reduction": self.reduction}
-        out: Tensor = function(embeddings, labels, **refs, **extra, **self.hyperparameters)
-        return out
+        return type(self).function(
+            embeddings, labels, ref_embeddings=ref_embeddings, ref_labels=ref_labels,
+            **inputs, **extra, **self.hyperparameters,
+        )
 
     def extra_repr(self) -> str:
-        items = [f"{k}={v!r}" for k, v in self.hyperparameters.items()]
+        items = [f"{k}={v!r}" for k, v in self.hyperparameters.items() if k != "process_group"]
         if self.reduction is not None:
             items.append(f"reduction={self.reduction!r}")
         return ", ".join(items)
 
 
-class MultiSimilarityLoss(_EmbeddingLoss):
+def embedding_loss_module(
+    name: str, function: Callable[..., Tensor], check: Callable[..., Any] | None, doc: str
+) -> type[EmbeddingLoss]:
+    """Create ``class <name>(EmbeddingLoss)`` calling ``function``; ``doc`` is its docstring."""
+    attrs = {
+        "function": staticmethod(function),
+        "check": None if check is None else staticmethod(check),
+        "__doc__": doc,
+        "__module__": "losslab.nn",
+    }
+    return type(name, (EmbeddingLoss,), attrs)
+
+
+MultiSimilarityLoss = embedding_loss_module(
+    "MultiSimilarityLoss", E.multi_similarity_loss, E._check_multi_similarity,
     """Module form of :func:`losslab.functional.multi_similarity_loss` (MS loss, optional
-    MS mining with ``epsilon``; ``variant="official"`` for the authors' code)."""
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 2.0,
-        beta: float = 50.0,
-        base: float = 0.5,
-        epsilon: float | None = None,
-        distance: str = "cosine",
-        variant: str = "pml",
-        reduction: str = "mean",
-    ) -> None:
-        E._check_multi_similarity(
-            alpha=alpha, beta=beta, base=base, epsilon=epsilon, distance=distance, variant=variant
-        )
-        super().__init__(
-            reduction, alpha=alpha, beta=beta, base=base, epsilon=epsilon, distance=distance,
-            variant=variant,
-        )
-
-    def forward(
-        self,
-        embeddings: Tensor,
-        labels: Tensor,
-        ref_embeddings: Tensor | None = None,
-        ref_labels: Tensor | None = None,
-        pairs: E.PairIndices | None = None,
-    ) -> Tensor:
-        return self._call(
-            E.multi_similarity_loss, embeddings, labels,
-            ref_embeddings=ref_embeddings, ref_labels=ref_labels, pairs=pairs,
-        )
-
-
-class NTXentLoss(_EmbeddingLoss):
-    """Module form of :func:`losslab.functional.nt_xent_loss` (SimCLR's NT-Xent; set
-    ``gather_distributed=True`` to use every rank's negatives)."""
-
-    def __init__(
-        self,
-        *,
-        temperature: float = 0.07,
-        distance: str = "cosine",
-        gather_distributed: bool = False,
-        reduction: str = "mean",
-    ) -> None:
-        C._check_nt_xent(temperature=temperature, distance=distance)
-        super().__init__(
-            reduction, temperature=temperature, distance=distance,
-            gather_distributed=bool(gather_distributed),
-        )
-
-    def forward(
-        self,
-        embeddings: Tensor,
-        labels: Tensor,
-        ref_embeddings: Tensor | None = None,
-        ref_labels: Tensor | None = None,
-    ) -> Tensor:
-        return self._call(
-            C.nt_xent_loss, embeddings, labels, ref_embeddings=ref_embeddings, ref_labels=ref_labels
-        )
-
-
-class MWLoss(_EmbeddingLoss):
-    """Module form of :func:`losslab.functional.mw_loss` (Mann-Whitney / AUC retrieval loss)."""
-
-    def __init__(
-        self, *, temperature: float = 0.01, distance: str = "cosine", reduction: str = "mean"
-    ) -> None:
-        E._check_mw(temperature=temperature, distance=distance)
-        super().__init__(reduction, temperature=temperature, distance=distance)
-
-    def forward(
-        self,
-        embeddings: Tensor,
-        labels: Tensor,
-        ref_embeddings: Tensor | None = None,
-        ref_labels: Tensor | None = None,
-    ) -> Tensor:
-        return self._call(
-            E.mw_loss, embeddings, labels, ref_embeddings=ref_embeddings, ref_labels=ref_labels
-        )
-
-
-class OrthogonalProjectionLoss(_EmbeddingLoss):
+    MS mining with ``epsilon``; ``variant="official"`` for the authors' code). Pass mined
+    ``pairs=`` per call.""",
+)
+NTXentLoss = embedding_loss_module(
+    "NTXentLoss", C.nt_xent_loss, C._check_nt_xent,
+    """Module form of :func:`losslab.functional.nt_xent_loss` (SimCLR's NT-Xent). Set
+    ``gather_distributed=True`` to use every rank's negatives, over ``process_group``
+    (default: the world group); see the function for what each ``reduction`` returns then.""",
+)
+MWLoss = embedding_loss_module(
+    "MWLoss", E.mw_loss, E._check_mw,
+    """Module form of :func:`losslab.functional.mw_loss` (Mann-Whitney / AUC retrieval loss).""",
+)
+OrthogonalProjectionLoss = embedding_loss_module(
+    "OrthogonalProjectionLoss", E.orthogonal_projection_loss, E._check_opl,
     """Module form of :func:`losslab.functional.orthogonal_projection_loss` (OPL; add it to a
-    classification loss on the penultimate features)."""
-
-    def __init__(self, *, gamma: float = 0.5, negative_abs: str = "outside") -> None:
-        E._check_opl(gamma=gamma, negative_abs=negative_abs)
-        super().__init__(None, gamma=gamma, negative_abs=negative_abs)
-
-    def forward(
-        self,
-        embeddings: Tensor,
-        labels: Tensor,
-        ref_embeddings: Tensor | None = None,
-        ref_labels: Tensor | None = None,
-    ) -> Tensor:
-        return self._call(
-            E.orthogonal_projection_loss, embeddings, labels,
-            ref_embeddings=ref_embeddings, ref_labels=ref_labels,
-        )
+    classification loss on the penultimate features).""",
+)
+ProtoTripletLoss = embedding_loss_module(
+    "ProtoTripletLoss", FS.proto_triplet_loss, FS._check_proto_triplet,
+    """Module form of :func:`losslab.functional.embedding_fewshot.proto_triplet_loss` (call with
+    queries and labels, and the prototypes as ``ref_embeddings``/``ref_labels``).""",
+)
 
 
 class WithOPL(nn.Module):
@@ -172,27 +147,6 @@ class WithOPL(nn.Module):
         base: Tensor = self.classification_loss(logits, target)
         regulariser: Tensor = self.opl(features, target)
         return base + self.weight * regulariser
-
-
-class ProtoTripletLoss(_EmbeddingLoss):
-    """Module form of :func:`losslab.functional.embedding_fewshot.proto_triplet_loss` (call with
-    queries and labels, and the prototypes as ``ref_embeddings``/``ref_labels``)."""
-
-    def __init__(self, *, margin: float = 0.5, distance: str = "euclidean", reduction: str = "mean") -> None:
-        FS._check_proto_triplet(margin=margin, distance=distance)
-        super().__init__(reduction, margin=margin, distance=distance)
-
-    def forward(
-        self,
-        embeddings: Tensor,
-        labels: Tensor,
-        ref_embeddings: Tensor | None = None,
-        ref_labels: Tensor | None = None,
-    ) -> Tensor:
-        return self._call(
-            FS.proto_triplet_loss, embeddings, labels,
-            ref_embeddings=ref_embeddings, ref_labels=ref_labels,
-        )
 
 
 _FAMILY = "embedding"

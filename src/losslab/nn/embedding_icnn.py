@@ -5,40 +5,15 @@ Call as ``loss(embeddings, labels, ref_embeddings=None, ref_labels=None)``. No m
 
 from __future__ import annotations
 
-from torch import Tensor
-
 from .._core.registry import Paper, register
 from ..functional import embedding_icnn as IC
-from .embedding import _EmbeddingLoss
+from .embedding import embedding_loss_module
 
-
-class ICNNLoss(_EmbeddingLoss):
+ICNNLoss = embedding_loss_module(
+    "ICNNLoss", IC.icnn_loss, IC._check_icnn,
     """Module form of :func:`losslab.functional.embedding_icnn.icnn_loss` (``-log`` of the
-    intra-/inter-class nearest-neighbour score; a whole-batch scalar, no ``reduction``)."""
-
-    def __init__(
-        self,
-        *,
-        k: int = 4,
-        search_k: int | None = None,
-        score: str = "modified",
-        p: float = 2.0,
-        r: float = 2.0,
-        distance: str = "euclidean",
-    ) -> None:
-        IC._check_icnn(k=k, search_k=search_k, score=score, p=p, r=r, distance=distance)
-        super().__init__(None, k=k, search_k=search_k, score=score, p=p, r=r, distance=distance)
-
-    def forward(
-        self,
-        embeddings: Tensor,
-        labels: Tensor,
-        ref_embeddings: Tensor | None = None,
-        ref_labels: Tensor | None = None,
-    ) -> Tensor:
-        return self._call(
-            IC.icnn_loss, embeddings, labels, ref_embeddings=ref_embeddings, ref_labels=ref_labels
-        )
+    intra-/inter-class nearest-neighbour score; a whole-batch scalar, no ``reduction``).""",
+)
 
 
 register(

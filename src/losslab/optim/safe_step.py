@@ -12,6 +12,15 @@ v = u/‖u‖ at the *pre-step* point with one JVP on the supplied batch
 The inner optimiser's state (momentum, Adam moments) is left as the inner optimiser wrote it:
 as in the paper's controller only the effective learning rate η_eff = τ/‖u_dir‖ changes.
 
+A non-finite update (NaN/inf gradients) or a non-finite radius (NaN inputs or logits) is never
+applied: the parameters are restored to their pre-step values and ``step`` raises
+``ValueError``. The inner optimiser's state has already absorbed the bad gradient then, so
+reload a checkpoint (or rebuild the optimiser) before continuing.
+
+Worked example (spec A§10): an update of length τ = 2 along (1, 0, −1) on a linear model
+whose radius along it is ρ = π/2 has r = τ/ρ = 1.273; the ρ-capped controller (r_target = 1)
+shrinks it to τ = π/2 = 1.5708.
+
 Reference: Sao, "Ghosts of Softmax", arXiv 2603.13552 (2026), §controller; official code
 piyush314/ghosts-of-softmax (``train_step_rho``, the exact actual-step Adam controller).
 """
@@ -49,6 +58,8 @@ class SafeStep:
         model: the network whose logits define ρ.
         r_target: allowed normalised step τ/ρ (paper default 1).
         mode: ``"cap"`` or ``"set"`` (see module docstring).
+        kind: radius passed to :func:`~losslab.diagnostics.safe_step_radius`: ``"bound"``
+            (π/spread, any number of classes) or ``"binary_exact"`` (1 or 2 logits).
         class_dim: class dimension of the model's output.
 
     Usage::
@@ -65,6 +76,7 @@ class SafeStep:
         *,
         r_target: float = 1.0,
         mode: str = "cap",
+        kind: str = "bound",
         class_dim: int = -1,
     ) -> None:
         fn = "SafeStep"
@@ -78,6 +90,7 @@ class SafeStep:
         self.model = model
         self.r_target = check_number(fn, "r_target", r_target, low=0.0, low_open=True)
         self.mode = check_choice(fn, "mode", mode, ("cap", "set"))
+        self.kind = check_choice(fn, "kind", kind, ("bound", "binary_exact"))
         self.class_dim = class_dim
         self.history: list[SafeStepRecord] = []
         self._params = {n: p for n, p in model.named_parameters() if p.requires_grad}
@@ -109,17 +122,32 @@ class SafeStep:
         """Take the inner optimiser's step, then shrink (or set) it to r_target·ρ.
 
         ``inputs`` is the batch whose logits the step must not overshoot (the current batch
-        in the paper's tutorial; a larger probe set is safer). Returns the closure's loss."""
+        in the paper's tutorial; a larger probe set is safer). Returns the closure's loss.
+
+        Raises ``ValueError`` (after restoring the pre-step parameters) when the update or the
+        radius is not finite."""
         before = {n: p.detach().clone() for n, p in self._params.items()}
         loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
         update = {n: p.detach() - before[n] for n, p in self._params.items()}
+        bad = [n for n, u in update.items() if not bool(torch.isfinite(u).all())]
+        if bad:
+            self._restore(before)
+            raise ValueError(
+                f"SafeStep.step: the inner optimizer's update is not finite (NaN/inf) for "
+                f"{bad[:5]}; the step was undone (parameters restored), but the inner "
+                f"optimizer's state already holds the bad gradient"
+            )
         proposed = math.sqrt(sum(float(u.double().square().sum()) for u in update.values()))
         if proposed == 0.0:
             self.history.append(SafeStepRecord(math.inf, 0.0, 0.0, 1.0))
             return loss
-        with torch.enable_grad():
-            rho = float(safe_step_radius(self.model, inputs, update, params=before,
-                                         class_dim=self.class_dim))
+        try:
+            with torch.enable_grad():
+                rho = float(safe_step_radius(self.model, inputs, update, params=before,
+                                             kind=self.kind, class_dim=self.class_dim))
+        except (ValueError, TypeError) as err:
+            self._restore(before)
+            raise type(err)(f"SafeStep.step: step undone (parameters restored): {err}") from err
         allowed = self.r_target * rho
         if self.mode == "cap":
             scale = min(1.0, allowed / proposed)
@@ -130,3 +158,7 @@ class SafeStep:
                 p.copy_(before[n] + update[n] * scale)
         self.history.append(SafeStepRecord(rho, proposed, proposed / rho, scale))
         return loss
+
+    def _restore(self, before: dict[str, Tensor]) -> None:
+        for n, p in self._params.items():
+            p.copy_(before[n])

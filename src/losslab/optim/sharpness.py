@@ -50,6 +50,19 @@ class GSAM:
         optimizer: the base optimiser (it takes the final step with the modified gradient).
         rho: perturbation radius (SAM default 0.05).
         alpha: weight of the orthogonal ascent component (GSAM; 0 for SAM).
+
+    Example: f(w) = ½(3w₁² + w₂²) from w = (1, 1), SGD lr 0.1, ρ = 0.05, α = 0.5:
+        g = (3, 1), w_adv = w + ρ g/‖g‖ = (1.047434, 1.015811), g_p = (3.142302, 1.015811);
+        g_⊥ = g − (gᵀg_p/‖g_p‖²) g_p = (−0.00956, 0.02957), d = g_p − α g_⊥, so
+
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
+        >>> opt = GSAM(torch.optim.SGD([w], lr=0.1), rho=0.05, alpha=0.5)
+        >>> def closure():
+        ...     loss = 0.5 * (3 * w[0] ** 2 + w[1] ** 2); loss.backward(); return loss
+        >>> opt.step(closure); w.data        # SAM (alpha=0) gives [0.6858, 0.8984]
+        tensor([0.6853, 0.8998])
+        >>> round(opt.history[-1].surrogate_gap, 4)   # f(w_adv) − f(w) = 2.1616 − 2
+        0.1616
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, *, rho: float = 0.05,
@@ -116,7 +129,12 @@ class GSAM:
 
 
 class SAM(GSAM):
-    """Sharpness-aware minimisation (Foret et al., ICLR 2021): GSAM with ``alpha=0``."""
+    """Sharpness-aware minimisation (Foret et al., ICLR 2021): GSAM with ``alpha=0``.
+
+    Example: f(w) = ½(3w₁² + w₂²) from w = (1, 1), SGD lr 0.1, ρ = 0.05: g = (3, 1),
+        w_adv = (1.047434, 1.015811), g_p = ∇f(w_adv) = (3.142302, 1.015811), and the step
+        from w gives w = (0.685770, 0.898419) (plain SGD: (0.7, 0.9)).
+    """
 
     def __init__(self, optimizer: torch.optim.Optimizer, *, rho: float = 0.05) -> None:
         super().__init__(optimizer, rho=rho, alpha=0.0)

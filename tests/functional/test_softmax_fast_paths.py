@@ -1,0 +1,135 @@
+"""The hand-written backward passes of the issue-5 fast paths: float64 gradcheck against
+finite differences, values against the plain autograd formulas they replace, and the
+exactness claims (sorted Plackett–Luce order, banded HL-Gauss / two-hot targets)."""
+
+import pytest
+import torch
+
+import losslab.functional as LF
+from losslab.functional._plackett_luce import ascending_pl_order, plackett_luce
+from losslab.functional._softmax_ops import (
+    softmax_cross_log_softmax,
+    softmax_kl,
+    softmax_objective,
+    sparse_soft_cross_entropy,
+)
+from losslab.functional._softmax_stats import softmax_column_stats, softmax_rational_sum
+from losslab.functional.distributional import _hl_gauss_band, _two_hot_band
+
+D = torch.float64
+
+
+def _data(n=5, c=6, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = (torch.randn(n, c, generator=g, dtype=D) * scale).requires_grad_()
+    y = torch.randint(0, c, (n,), generator=g)
+    other = torch.randn(n, c, generator=g, dtype=D)
+    return z, y, other
+
+
+@pytest.mark.parametrize(
+    "kw", [{"q": "soft"}, {"a": "other"}, {"q": "soft", "a": "other", "b": -0.7, "scale": 0.25}]
+)
+def test_softmax_objective_value_and_gradcheck(kw):
+    z, _, other = _data()
+    soft = torch.softmax(other * 2, 1)
+    args = {k: (soft if v == "soft" else other if v == "other" else v) for k, v in kw.items()}
+    x = z * args.get("scale", 1.0)
+    ref = torch.zeros(z.shape[0], dtype=D)
+    if "q" in args:
+        ref = ref - (args["q"] * torch.log_softmax(x, 1)).sum(1)
+    if "a" in args:
+        ref = ref + args.get("b", 1.0) * (torch.softmax(x, 1) * args["a"]).sum(1)
+    torch.testing.assert_close(softmax_objective(z, **args), ref)
+    assert torch.autograd.gradcheck(lambda z: softmax_objective(z, **args), (z,))
+
+
+def test_softmax_kl_value_and_gradcheck_in_both_inputs():
+    z, _, v = _data()
+    v.requires_grad_()
+    log_p, log_q = torch.log_softmax(z / 0.3, 1), torch.log_softmax(v / 0.3, 1)
+    ref = (log_p.exp() * (log_p - log_q)).sum(1)
+    torch.testing.assert_close(softmax_kl(z, v, scale=1 / 0.3), ref)
+    assert torch.autograd.gradcheck(lambda a, b: softmax_kl(a, b, scale=1 / 0.3), (z, v))
+
+
+def test_softmax_cross_log_softmax_value_and_gradcheck():
+    z, _, other = _data()
+    shift = other[0]
+    ref = (torch.softmax(z / 0.5, 1) * torch.log_softmax(z / 0.5 + shift, 1)).sum(1)
+    torch.testing.assert_close(softmax_cross_log_softmax(z, shift, scale=2.0), ref)
+    assert torch.autograd.gradcheck(lambda z: softmax_cross_log_softmax(z, shift, scale=2.0), (z,))
+
+
+def test_sparse_soft_cross_entropy_equals_dense_and_gradcheck():
+    z, _, other = _data()
+    idx = torch.tensor([[0, 2], [1, 1], [5, 4], [3, 0], [2, 3]])
+    w = torch.rand(5, 2, dtype=D, generator=torch.Generator().manual_seed(1))
+    dense = torch.zeros(5, 6, dtype=D).scatter_add_(1, idx, w)
+    torch.testing.assert_close(
+        sparse_soft_cross_entropy(z, idx, w), -(dense * torch.log_softmax(z, 1)).sum(1)
+    )
+    assert torch.autograd.gradcheck(lambda z: sparse_soft_cross_entropy(z, idx, w), (z,))
+
+
+@pytest.mark.parametrize("k, m, g, alpha", [(1.0, 2, 1.0, 0.0), (0.3, 1, 0.5, 0.0), (1.0, 2, 1.0, 0.4)])
+def test_softmax_rational_sum_value_and_gradcheck(k, m, g, alpha):
+    z, y, _ = _data(scale=0.5)  # no class reaches p = 1/2, where alpha > 0 is recomputed
+    p = torch.softmax(z, 1)
+    d = k * (p * (1 - p) ** alpha) ** m
+    total, py, dominant = softmax_rational_sum(z, y, k=k, m=m, g=g, alpha=alpha)
+    torch.testing.assert_close(total, (d / (d + g)).sum(1))
+    torch.testing.assert_close(py, p.gather(1, y[:, None]).squeeze(1))
+    assert not dominant.any()
+    assert torch.autograd.gradcheck(
+        lambda z: softmax_rational_sum(z, y, k=k, m=m, g=g, alpha=alpha)[:2], (z,)
+    )
+
+
+@pytest.mark.parametrize("transform", ["identity", "square", "amp-sigmoid"])
+def test_softmax_column_stats_value_and_gradcheck(transform):
+    z, y, _ = _data()
+    p = torch.softmax(z, 1)
+    u = {"identity": p, "square": p * p, "amp-sigmoid": torch.sigmoid(3.0 * (p - 0.5))}[transform]
+    col, py = softmax_column_stats(z, y, transform=transform, amp=3.0)
+    torch.testing.assert_close(col, u.sum(0))
+    assert torch.autograd.gradcheck(
+        lambda z: softmax_column_stats(z, y, transform=transform, amp=3.0), (z,)
+    )
+
+
+def test_plackett_luce_gradcheck_and_sorted_order_with_ties():
+    z, y, t = _data(c=7)
+    order = ascending_pl_order(t, y)
+    alpha = torch.softmax(t, 1).gather(1, order)
+    assert torch.autograd.gradcheck(lambda z: plackett_luce(z, order, alpha)[0], (z,))
+    # float32 keys (unstable int64 sort) reproduce the stable descending order reversed,
+    # ties by class index, -0.0 == +0.0, the true label last.
+    g = torch.Generator().manual_seed(3)
+    t32 = (torch.randn(64, 40, generator=g) * 3).round()
+    t32[0, :4] = torch.tensor([0.0, -0.0, 0.0, -0.0])
+    y32 = torch.randint(0, 40, (64,), generator=g)
+    first = torch.zeros_like(t32, dtype=torch.bool).scatter_(1, y32[:, None], True)
+    stable = torch.argsort(t32.masked_fill(first, float("inf")), dim=1, descending=True, stable=True)
+    assert torch.equal(ascending_pl_order(t32, y32), stable.flip(1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("v_min, v_max, m, sigma_ratio", [(-10, 10, 1000, 0.75), (0, 1, 4, 0.75), (-5, 5, 51, 3.0)])
+def test_banded_targets_equal_dense_encodings_exactly(dtype, v_min, v_max, m, sigma_ratio):
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(500, generator=g, dtype=D) * 1.4 - 0.2) * (v_max - v_min) + v_min
+    y = y.to(dtype)
+    dense = LF.hl_gauss_encode(y, v_min=v_min, v_max=v_max, num_bins=m, sigma_ratio=sigma_ratio)
+    idx, w = _hl_gauss_band(y, v_min=v_min, v_max=v_max, num_bins=m, sigma_ratio=sigma_ratio)
+    assert torch.equal(torch.zeros_like(dense).scatter_(1, idx, w), dense)
+    dense2 = LF.two_hot_encode(y, v_min=v_min, v_max=v_max, num_bins=m)
+    idx2, w2 = _two_hot_band(y, v_min=v_min, v_max=v_max, num_bins=m)
+    assert torch.equal(torch.zeros_like(dense2).scatter_add_(1, idx2, w2), dense2)
+
+
+def test_fast_paths_refuse_double_backward():
+    z, y, other = _data()
+    (grad,) = torch.autograd.grad(softmax_objective(z, q=torch.softmax(other, 1)).sum(), z, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.sum().backward()
