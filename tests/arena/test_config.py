@@ -76,7 +76,8 @@ def test_run_key_is_stable_and_sensitive_to_every_field():
             changed = LossSpec.of("ce", {"temperature": 2.0})
         elif isinstance(value, str):
             changed = {"dataset": "digits", "model": "mlp", "noise": "instance",
-                       "calibration": "temperature"}[f.name]
+                       "calibration": "temperature", "head": "harmonic",
+                       "head_distance": "cosine"}[f.name]
         elif isinstance(value, float):
             changed = value + 0.125
         else:

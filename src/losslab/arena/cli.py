@@ -13,7 +13,7 @@ from typing import Any
 
 from .config import run_key
 from .presets import PRESETS, get_preset
-from .settings import load_toml, to_sweep
+from .settings import executor_settings, load_toml, to_sweep
 from .store import RunStore
 from .summary import aggregate, format_table
 from .sweep import check_sweep, execute
@@ -51,6 +51,11 @@ _FLAG_KEYS = {
     "holdout": "holdout",
     "calibrations": "calibrations",
     "workers": "workers",
+    "heads": "heads",
+    "head_distance": "head_distance",
+    "head_n": "head_n",
+    "executor": "executor",
+    "ray_address": "ray_address",
 }
 
 
@@ -70,18 +75,25 @@ def merged_settings(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     preset_name, settings = merged_settings(args)
     sweep, workers = to_sweep(settings)
+    executor, ray_address = executor_settings(settings)  # a missing ray fails here
     configs = check_sweep(sweep)  # every key and every loss is checked before training
     cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
+    heads = f"{len(sweep.heads)} heads x " if len(sweep.heads) > 1 else ""
+    where = "on Ray" if executor == "ray" else f"{workers} worker{'s' if workers > 1 else ''}"
     print(
-        f"arena: {len(sweep.losses)} losses x {cals}{len(sweep.noise_rates)} noise rates x "
-        f"{len(sweep.seeds)} seeds = {len(configs)} runs; results in {args.out}/runs.db",
+        f"arena: {len(sweep.losses)} losses x {heads}{cals}{len(sweep.noise_rates)} noise rates "
+        f"x {len(sweep.seeds)} seeds = {len(configs)} runs ({where}); results in "
+        f"{args.out}/runs.db",
         file=sys.stderr,
     )
     with RunStore(args.out) as store:
         presets = store.get_meta("presets", {})
         presets[preset_name] = [c.to_dict() for c in get_preset(preset_name).claims]
         store.set_meta("presets", presets)
-        ran, skipped = execute(configs, store, workers=workers, progress=not args.quiet)
+        ran, skipped = execute(
+            configs, store, workers=workers, progress=not args.quiet, executor=executor,
+            ray_address=ray_address,
+        )
         stored = store.runs(run_key(c) for c in configs)
     if skipped:
         print(f"arena: {skipped} runs already finished, {ran} run now", file=sys.stderr)
@@ -128,7 +140,21 @@ def add_parser(sub: Any) -> None:
                    help="share of the (noisy) training set held out for calibration")
     p.add_argument("--calibrations", nargs="+", default=None, metavar="METHOD",
                    help="post-hoc calibration: none, temperature, ca-temperature")
-    p.add_argument("--workers", type=int, default=None, help="parallel worker processes")
+    p.add_argument("--head", dest="heads", nargs="+", default=None, metavar="HEAD",
+                   help="classifier head(s): linear, harmonic, harmonic:distance=cosine,n=2; "
+                        "several compare them")
+    p.add_argument("--head-distance", default=None,
+                   help="distance of harmonic heads (default euclidean; see losslab.heads)")
+    p.add_argument("--head-n", type=float, default=None,
+                   help="harmonic exponent n of harmonic heads (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel worker processes of the process executor")
+    p.add_argument("--executor", default=None, choices=("process", "ray"),
+                   help="process (default: a local pool of --workers) or ray "
+                        "(needs pip install 'losslab[ray]')")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to join (e.g. auto or ray://host:10001); default: the one "
+                        "in RAY_ADDRESS, else a local Ray instance")
     p.add_argument("--out", default="runs", help="directory of runs.db (default: runs)")
     p.add_argument("--report", action="store_true", help="write <out>/report.html afterwards")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

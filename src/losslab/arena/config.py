@@ -20,6 +20,7 @@ from torch import nn
 
 from .._core.registry import get_loss, loss_info
 from .data import DATASETS, LM_DATASETS
+from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
 
 MODELS = ("cnn", "mlp")
@@ -91,13 +92,28 @@ class RunConfig:
     width: int = 32
     holdout: float = 0.0
     calibration: str = "none"
+    head: str = "linear"
+    head_distance: str = "euclidean"
+    head_n: float = 1.0
+
+    @property
+    def head_label(self) -> str:
+        """``linear``, or ``harmonic euclidean`` (plus ``n=...`` when n is not 1)."""
+        if self.head == "linear":
+            return "linear"
+        n = "" if self.head_n == 1.0 else f" n={self.head_n:g}"
+        return f"{self.head} {self.head_distance}{n}"
 
     @property
     def label(self) -> str:
-        """The loss label, plus the post-hoc calibration when there is one."""
-        if self.calibration == "none":
-            return self.loss.label
-        return f"{self.loss.label} + {self.calibration}"
+        """The loss label, plus the head when it is not linear and the post-hoc calibration
+        when there is one: ``ce [harmonic cosine] + temperature``."""
+        label = self.loss.label
+        if self.head != "linear":
+            label = f"{label} [{self.head_label}]"
+        if self.calibration != "none":
+            label = f"{label} + {self.calibration}"
+        return label
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -208,6 +224,7 @@ def check_config(config: RunConfig) -> None:
             f"got {config.noise!r}"
         )
     _check_calibration(config)
+    _check_head(config)
     top = max_noise_rate(config.noise, DATASETS[config.dataset])
     _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
     _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
@@ -243,6 +260,23 @@ def _check_calibration(config: RunConfig) -> None:
         )
 
 
+def _check_head(config: RunConfig) -> None:
+    from ..functional.distances import DISTANCES
+
+    if config.head not in HEADS:
+        raise ValueError(
+            f"arena: head must be one of {', '.join(map(repr, HEADS))}, got {config.head!r}"
+        )
+    if config.head_distance not in DISTANCES:
+        raise ValueError(
+            f"arena: head_distance must be one of {', '.join(map(repr, DISTANCES))}, "
+            f"got {config.head_distance!r}"
+        )
+    _check_float("head_n", config.head_n, 0.0, 1e4, high_open=False)
+    if config.head_n == 0:
+        raise ValueError(f"arena: head_n must be positive, got {config.head_n!r}")
+
+
 def _check_lm(config: RunConfig) -> None:
     """The language-model setting: a transformer, clean next-token targets."""
     if config.model != "transformer":
@@ -263,6 +297,11 @@ def _check_lm(config: RunConfig) -> None:
         raise ValueError(
             f"arena: calibration and holdout are not supported for dataset {config.dataset!r}, "
             f"got calibration={config.calibration!r}, holdout={config.holdout!r}"
+        )
+    if config.head != "linear":
+        raise ValueError(
+            f"arena: head must be 'linear' for dataset {config.dataset!r} (the transformer's "
+            f"head is the fused linear cross-entropy), got {config.head!r}"
         )
     if config.width % 2:
         raise ValueError(f"arena: width must be even for the transformer, got {config.width!r}")

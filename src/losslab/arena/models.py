@@ -1,15 +1,35 @@
-"""Small classifiers for 1-D signals of shape (N, 1, L)."""
+"""Small classifiers for 1-D signals of shape (N, 1, L), with a linear or a harmonic head."""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
+HEADS = ("linear", "harmonic")
+
+
+def build_head(
+    head: str, in_features: int, num_classes: int, *, distance: str = "euclidean", n: float = 1.0
+) -> nn.Module:
+    """The classifier head: ``nn.Linear`` (logits ``Wx + b``) or
+    :class:`losslab.heads.HarmonicHead` (logits ``-n·log(D(x, w_c) + 1e-4)``, whose softmax is
+    HarMax; Baek et al. 2025, arXiv 2502.01628)."""
+    if head == "linear":
+        return nn.Linear(in_features, num_classes)
+    if head == "harmonic":
+        from ..heads import HarmonicHead
+
+        return HarmonicHead(in_features, num_classes, distance=distance, n=n)
+    raise ValueError(f"build_head: head must be one of {', '.join(map(repr, HEADS))}, got {head!r}")
+
 
 class CNN1d(nn.Module):
-    """Three 1-D convolutions (the last two stride 2) and a linear head: about 10k weights at
+    """Three 1-D convolutions (the last two stride 2) and a head: about 10k weights at
     width 32 on MNIST-1D, enough for ~92% clean test accuracy in 20 epochs."""
 
-    def __init__(self, length: int, num_classes: int, width: int = 32) -> None:
+    def __init__(
+        self, length: int, num_classes: int, width: int = 32, *,
+        head: str = "linear", head_distance: str = "euclidean", head_n: float = 1.0,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv1d(1, width, 5, padding=2),
@@ -21,7 +41,9 @@ class CNN1d(nn.Module):
             nn.Flatten(),
         )
         reduced = (((length + 1) // 2) + 1) // 2  # two stride-2 convolutions with padding 1
-        self.head = nn.Linear(width * reduced, num_classes)
+        self.head = build_head(
+            head, width * reduced, num_classes, distance=head_distance, n=head_n
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.head(self.features(x))
@@ -29,28 +51,42 @@ class CNN1d(nn.Module):
 
 
 class MLP(nn.Module):
-    """Two hidden ReLU layers of ``4 * width`` units."""
+    """Two hidden ReLU layers of ``4 * width`` units and a head."""
 
-    def __init__(self, length: int, num_classes: int, width: int = 32) -> None:
+    def __init__(
+        self, length: int, num_classes: int, width: int = 32, *,
+        head: str = "linear", head_distance: str = "euclidean", head_n: float = 1.0,
+    ) -> None:
         super().__init__()
         hidden = 4 * width
-        self.net = nn.Sequential(
+        # Built in the same order as before the head option, so linear-head runs keep their
+        # initialisation.
+        self.features = nn.Sequential(
             nn.Flatten(),
             nn.Linear(length, hidden),
             nn.ReLU(),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
-            nn.Linear(hidden, num_classes),
         )
+        self.head = build_head(head, hidden, num_classes, distance=head_distance, n=head_n)
 
     def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.net(x)
+        out: Tensor = self.head(self.features(x))
         return out
 
 
-def build_model(name: str, length: int, num_classes: int, width: int) -> nn.Module:
+def build_model(
+    name: str,
+    length: int,
+    num_classes: int,
+    width: int,
+    *,
+    head: str = "linear",
+    head_distance: str = "euclidean",
+    head_n: float = 1.0,
+) -> nn.Module:
     if name == "cnn":
-        return CNN1d(length, num_classes, width)
+        return CNN1d(length, num_classes, width, head=head, head_distance=head_distance, head_n=head_n)
     if name == "mlp":
-        return MLP(length, num_classes, width)
+        return MLP(length, num_classes, width, head=head, head_distance=head_distance, head_n=head_n)
     raise ValueError(f"build_model: model must be 'cnn' or 'mlp', got {name!r}")

@@ -3,9 +3,12 @@ wins) and checked key by key.
 
 A settings mapping has the grid keys ``losses`` (names, ``"name:k=v"`` strings or tables
 ``{name = "gce", q = 0.5}``), ``seeds`` (a count or a list), ``noise_rates``,
-``calibrations`` (post-hoc calibrators, see :mod:`losslab.arena.calibrate`), the executor key
-``workers``, and any :class:`~losslab.arena.config.RunConfig` field (``dataset``, ``model``,
-``noise``, ``epochs``, ...). Unknown keys are rejected by name.
+``calibrations`` (post-hoc calibrators, see :mod:`losslab.arena.calibrate`), ``heads``
+(``"linear"``, ``"harmonic"``, ``"harmonic:distance=cosine,n=2"`` or a table
+``{name = "harmonic", distance = "cosine"}``), the executor keys ``workers``, ``executor``
+(``process`` or ``ray``) and ``ray_address``, and any
+:class:`~losslab.arena.config.RunConfig` field (``dataset``, ``model``, ``noise``, ``epochs``,
+``head_distance``, ...). Unknown keys are rejected by name.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-GRID_KEYS = ("losses", "seeds", "noise_rates", "calibrations", "workers", "preset")
+GRID_KEYS = (
+    "losses", "seeds", "noise_rates", "calibrations", "heads", "workers", "executor",
+    "ray_address", "preset",
+)
 BASE_KEYS = tuple(
     f.name
     for f in dataclasses.fields(RunConfig)
-    if f.name not in ("loss", "seed", "noise_rate", "calibration")
+    if f.name not in ("loss", "seed", "noise_rate", "calibration", "head")
 )
 KNOWN_KEYS = GRID_KEYS + BASE_KEYS
 
@@ -65,6 +71,35 @@ def _loss_spec(entry: Any, index: int) -> LossSpec:
         f"arena: losses[{index}] must be a name, 'name:key=value' or a table with a 'name', "
         f"got {entry!r}"
     )
+
+
+# Options of a ``heads`` entry -> RunConfig fields.
+_HEAD_OPTIONS = {"distance": "head_distance", "n": "head_n"}
+
+
+def _head_entry(entry: Any, index: int) -> tuple[tuple[str, Any], ...]:
+    """``"harmonic:distance=cosine,n=2"`` or ``{name = "harmonic", distance = "cosine"}`` ->
+    the RunConfig head fields it sets."""
+    if isinstance(entry, str):
+        spec = LossSpec.parse(entry)  # the same name:key=value syntax as losses
+        name, options = spec.name, spec.hp
+    elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        name, options = entry["name"], {k: v for k, v in entry.items() if k != "name"}
+    else:
+        raise ValueError(
+            f"arena: heads[{index}] must be a name, 'name:key=value' or a table with a 'name', "
+            f"got {entry!r}"
+        )
+    unknown = [k for k in options if k not in _HEAD_OPTIONS]
+    if unknown:
+        raise ValueError(
+            f"arena: heads[{index}] {entry!r} has unknown option {unknown[0]!r}; known options: "
+            f"{', '.join(_HEAD_OPTIONS)}"
+        )
+    if name == "linear" and options:
+        raise ValueError(f"arena: heads[{index}] {entry!r}: a linear head takes no options")
+    fields = {"head": name, **{_HEAD_OPTIONS[k]: v for k, v in options.items()}}
+    return tuple(sorted(fields.items()))
 
 
 def _seeds(value: Any) -> tuple[int, ...]:
@@ -105,7 +140,13 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
         isinstance(c, str) for c in calibrations
     ):
         raise ValueError(f"arena: calibrations must be a list of names, got {calibrations!r}")
+    heads = settings.get("heads", ["linear"])
+    if isinstance(heads, (str, dict)):
+        heads = [heads]
+    if not isinstance(heads, (list, tuple)):
+        raise ValueError(f"arena: heads must be a list of heads, got {heads!r}")
     sweep = Sweep(
+        heads=tuple(_head_entry(h, i) for i, h in enumerate(heads)),
         calibrations=tuple(calibrations),
         losses=specs,
         noise_rates=_rates(settings.get("noise_rates", 0.4)),
@@ -113,3 +154,20 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
         base=base,
     )
     return sweep, workers
+
+
+def executor_settings(settings: dict[str, Any]) -> tuple[str, str | None]:
+    """The executor name and Ray address, checked (a missing ``ray`` fails here, before any
+    training)."""
+    from .executors import check_executor
+
+    executor = check_executor(settings.get("executor", "process"))
+    address = settings.get("ray_address")
+    if address is not None and not isinstance(address, str):
+        raise ValueError(f"arena: ray_address must be a string, got {address!r}")
+    if address is not None and executor != "ray":
+        raise ValueError(
+            f"arena: ray_address is set ({address!r}) but executor is {executor!r}; "
+            f"add executor = 'ray' (--executor ray)"
+        )
+    return executor, address

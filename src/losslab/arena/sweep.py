@@ -8,15 +8,13 @@ arrives, so an interrupted sweep resumes where it stopped.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import LossSpec, RunConfig, check_config, check_loss, code_version, run_key
+from .executors import check_executor, run_pool, run_ray, run_serial
 from .store import RunStore
-from .train import run
 
 DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
 
@@ -24,13 +22,16 @@ DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
 @dataclass(frozen=True)
 class Sweep:
     """The grid of one sweep. ``base`` holds every :class:`RunConfig` field except ``loss``,
-    ``noise_rate``, ``seed`` and ``calibration``, which the grid supplies."""
+    ``noise_rate``, ``seed`` and ``calibration``, which the grid supplies. Each entry of
+    ``heads`` is a set of head fields (``head``, ``head_distance``, ``head_n``) that override
+    ``base``; the default, one empty entry, keeps ``base``'s head."""
 
     losses: tuple[LossSpec, ...]
     noise_rates: tuple[float, ...] = (0.4,)
     seeds: tuple[int, ...] = (0, 1)
     base: dict[str, Any] = field(default_factory=dict)
     calibrations: tuple[str, ...] = ("none",)
+    heads: tuple[tuple[tuple[str, Any], ...], ...] = ((),)
 
     def configs(self) -> list[RunConfig]:
         """Every run, ordered seed-major so partial results cover all losses early."""
@@ -38,14 +39,23 @@ class Sweep:
         for seed in self.seeds:
             for rate in self.noise_rates:
                 for loss in self.losses:
-                    for cal in self.calibrations:
-                        out.append(
-                            RunConfig(
-                                loss=loss, seed=seed, noise_rate=rate, calibration=cal,
-                                **self.base,
+                    for head in self.heads:
+                        fields = _head_fields({**self.base, **dict(head)})
+                        for cal in self.calibrations:
+                            out.append(
+                                RunConfig(
+                                    loss=loss, seed=seed, noise_rate=rate, calibration=cal,
+                                    **fields,
+                                )
                             )
-                        )
         return out
+
+
+def _head_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A linear head ignores the harmonic options; dropping them keeps its run key unique."""
+    if fields.get("head", "linear") == "linear":
+        fields = {k: v for k, v in fields.items() if k not in ("head_distance", "head_n")}
+    return fields
 
 
 def check_sweep(sweep: Sweep) -> list[RunConfig]:
@@ -56,6 +66,8 @@ def check_sweep(sweep: Sweep) -> list[RunConfig]:
         raise ValueError("arena: seeds must hold at least one seed, got none")
     if not sweep.noise_rates:
         raise ValueError("arena: noise_rates must hold at least one rate, got none")
+    if not sweep.heads:
+        raise ValueError("arena: heads must hold at least one head, got none")
     try:
         configs = sweep.configs()
     except TypeError as err:  # an unknown key in base
@@ -65,10 +77,6 @@ def check_sweep(sweep: Sweep) -> list[RunConfig]:
     for loss in dict.fromkeys(sweep.losses):
         check_loss(loss, configs[0].num_samples)
     return configs
-
-
-def _run_one(config: RunConfig) -> dict[str, Any]:
-    return run(config).to_dict()
 
 
 Callback = Callable[[RunConfig, dict[str, Any]], None]
@@ -81,8 +89,16 @@ def execute(
     workers: int = 1,
     progress: bool = True,
     on_result: Callback | None = None,
+    executor: str = "process",
+    ray_address: str | None = None,
 ) -> tuple[int, int]:
-    """Run every config whose key is not in ``store``; return (ran, skipped)."""
+    """Run every config whose key is not in ``store``; return (ran, skipped).
+
+    ``executor="process"`` runs in this process (``workers=1``) or in a pool of ``workers``
+    processes; ``executor="ray"`` runs one Ray task per config (see
+    :func:`losslab.arena.executors.run_ray`). Either way this process writes each result to
+    the store as it arrives."""
+    check_executor(executor)
     keys = [run_key(c) for c in configs]
     done = store.finished_keys()
     todo = [(k, c) for k, c in zip(keys, configs, strict=True) if k not in done]
@@ -101,38 +117,17 @@ def execute(
             bar.update(1)
 
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for key, config in todo:
-                finish(key, config, _run_one(config))
+        if executor == "ray":
+            if todo:
+                run_ray(todo, finish, ray_address)
+        elif workers <= 1 or len(todo) <= 1:
+            run_serial(todo, finish)
         else:
-            _pool(todo, workers, finish)
+            run_pool(todo, workers, finish)
     finally:
         if bar is not None:
             bar.close()
     return len(todo), skipped
-
-
-def _pool(
-    todo: list[tuple[str, RunConfig]],
-    workers: int,
-    finish: Callable[[str, RunConfig, dict[str, Any]], None],
-) -> None:
-    # "spawn": forking a process whose torch already started OpenMP threads can deadlock.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-        pending: dict[Future[dict[str, Any]], tuple[str, RunConfig]] = {
-            pool.submit(_run_one, config): (key, config) for key, config in todo
-        }
-        try:
-            while pending:
-                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in ready:
-                    key, config = pending.pop(fut)
-                    finish(key, config, fut.result())
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
 
 
 def _progress(total: int, skipped: int, enabled: bool) -> Any:

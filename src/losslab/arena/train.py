@@ -76,7 +76,10 @@ def _run(config: RunConfig) -> RunResult:
     n = len(y)
 
     torch.manual_seed(config.seed)
-    model = build_model(config.model, x.shape[-1], data.num_classes, config.width)
+    model = build_model(
+        config.model, x.shape[-1], data.num_classes, config.width,
+        head=config.head, head_distance=config.head_distance, head_n=config.head_n,
+    )
     loss_fn = build_loss(config.loss, n)
     wants_ids = "sample_ids" in loss_info(config.loss.name).extra_inputs
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
