@@ -5,9 +5,10 @@ import math
 import pytest
 
 from losslab.arena.analysis import check_claim, paired_p_value, rank
-from losslab.arena.config import LossSpec
 from losslab.arena.presets import PRESETS, Claim
+from losslab.arena.settings import to_sweep
 from losslab.arena.summary import Cell, format_table
+from losslab.arena.sweep import check_sweep
 
 S = "mnist1d, cnn, symmetric noise, 20 epochs"
 
@@ -85,12 +86,8 @@ def test_claim_round_trip_and_presets_are_well_formed():
     for preset in PRESETS.values():
         for claim in preset.claims:
             assert Claim.from_dict(claim.to_dict()) == claim
-            cals = preset.settings.get("calibrations", ["none"])
-            names = {
-                LossSpec.parse(x).label + ("" if c == "none" else f" + {c}")
-                for x in preset.settings["losses"]
-                for c in cals
-            }
+            # The labels the preset's own runs get (loss, head, calibration).
+            names = {c.label for c in check_sweep(to_sweep(dict(preset.settings))[0])}
             assert claim.baseline in names and set(claim.challengers) <= names
 
 

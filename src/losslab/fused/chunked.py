@@ -29,8 +29,9 @@ from .blocks import (
     block_logits,
     block_loss,
     gradient_inplace,
-    log_softmax_inplace_lse,
+    softmax_inplace_lse,
     probabilities_inplace,
+    recompute_lse,
 )
 from .filtering import active_columns
 
@@ -116,7 +117,11 @@ def _run_blocks(
         if z_sum is not None:
             z_sum[s:e] = z.sum(dim=1)
         if lse is None or cfg.group is None:
-            lse_here = log_softmax_inplace_lse(z, tgt, anchor, want_p=row_weight is not None)
+            lse_here, lost = softmax_inplace_lse(z, tgt, anchor,
+                                                     want_p=row_weight is not None)
+            if lost is not None:  # target probability underflowed: recompute those rows
+                lse_here[lost] = recompute_lse(h_c.index_select(0, lost), weight, bias,
+                                               opts.softcap)
             if lse is None:
                 out_lse[s:e] = lse_here
             if row_weight is None:
