@@ -104,31 +104,18 @@ def cross_entropy(
     eps, temp, cz = float(label_smoothing), float(temperature), float(z_loss)
     cap = None if softcap is None else float(softcap)
 
-    def log_partition_and_logp(z: Tensor) -> tuple[Tensor, Tensor]:
+    # PyTorch's fused log-softmax + NLL computes the per-row CE (with its weight and smoothing
+    # conventions, which are ours) in one pass; only the z-loss needs the log-partition again.
+    def rows(z: Tensor, target: Tensor, w: Tensor | None) -> Tensor:
         z = transform_logits(z, temperature=temp, softcap=cap)
-        lse = torch.logsumexp(z, dim=1)
-        return lse, z - lse.unsqueeze(1)
-
-    def index_rows(z: Tensor, y: Tensor, w: Tensor | None) -> Tensor:
-        lse, logp = log_partition_and_logp(z)
-        w_y = w[y] if w is not None else None
-        nll = -logp.gather(1, y.unsqueeze(1)).squeeze(1)
-        loss = nll if w_y is None else nll * w_y
-        if eps > 0.0:
-            smooth = -(logp if w is None else logp * w).sum(1) / z.shape[1]
-            loss = (1.0 - eps) * loss + eps * smooth
+        loss = torch.nn.functional.cross_entropy(
+            z, target, weight=w, reduction="none", label_smoothing=eps
+        )
         if cz > 0.0:
-            penalty = cz * lse.square()
-            loss = loss + (penalty if w_y is None else penalty * w_y)
-        return loss
-
-    def soft_rows(z: Tensor, t: Tensor, w: Tensor | None) -> Tensor:
-        lse, logp = log_partition_and_logp(z)
-        if eps > 0.0:
-            t = (1.0 - eps) * t + eps / z.shape[1]
-        loss = -((t * logp) if w is None else (t * w * logp)).sum(1)
-        if cz > 0.0:
-            loss = loss + cz * lse.square()
+            penalty = cz * torch.logsumexp(z, dim=1).square()
+            if w is not None and not target.is_floating_point():
+                penalty = penalty * w[target]
+            loss = loss + penalty
         return loss
 
     return logit_loss(
@@ -138,8 +125,8 @@ def cross_entropy(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
-        weighted_rows=index_rows,
-        soft_rows=soft_rows,
+        weighted_rows=rows,
+        soft_rows=rows,
     )
 
 
