@@ -20,7 +20,7 @@ def _float(input: Tensor) -> torch.dtype:
 
 
 EXTRA_FACTORIES: dict[str, ExtraFactory] = {
-    "sample_ids": lambda input, target: torch.arange(input.shape[0]),
+    "sample_ids": lambda input, target: torch.arange(target.numel()).reshape(target.shape),
     "teacher_logits": lambda input, target: torch.randn(
         input.shape, dtype=_float(input), generator=torch.Generator().manual_seed(7)
     ),

@@ -13,6 +13,7 @@ from .extras import make_extras, subset_rows
 
 INFOS = losslab.list_losses(kind="logits")
 PER_ROW = [i for i in INFOS if not i.batch_level]
+BATCH_LEVEL = [i for i in INFOS if i.batch_level]
 IDS = [i.name for i in INFOS]
 C = 5
 
@@ -73,6 +74,19 @@ def test_reductions_agree(info):
     assert none.shape == t.shape
     torch.testing.assert_close(call(info, x, t, reduction="sum"), none.sum())
     torch.testing.assert_close(call(info, x, t, reduction="mean"), none.mean())
+
+
+@pytest.mark.parametrize("info", BATCH_LEVEL, ids=_ids(BATCH_LEVEL))
+def test_batch_level_reductions(info):
+    """A loss that couples rows has one value L per batch: ``mean`` is L, ``sum`` is K·L over
+    the K kept rows, ``none`` holds L at kept positions and 0 at ignored ones."""
+    x, t = batch(n=9)
+    t[4] = -100
+    mean = call(info, x, t, reduction="mean")
+    none = call(info, x, t, reduction="none")
+    torch.testing.assert_close(call(info, x, t, reduction="sum"), 8 * mean)
+    assert none.shape == t.shape and none[4] == 0
+    torch.testing.assert_close(none[t != -100], mean.expand(8))
 
 
 @pytest.mark.parametrize("info", PER_ROW, ids=_ids(PER_ROW))
@@ -140,10 +154,14 @@ def test_spatial_layout_equals_flattened(info, reduction):
     t = torch.randint(0, C, (3, 4, 2), generator=g)
     flat_x = x.movedim(1, -1).reshape(-1, C)
     flat_t = t.reshape(-1)
-    if info.extra_inputs:
-        pytest.skip(f"{info.name} takes row-aligned extra inputs; spatial layout not defined")
-    spatial = info.function(x, t, reduction=reduction)
-    flat = info.function(flat_x, flat_t, reduction=reduction)
+    extras = make_extras(info.extra_inputs, x, t)
+    flat_extras = {
+        # extras shaped like the target flatten like it; (N, K, d1, ...) ones like the logits
+        k: v.reshape(-1) if v.shape == t.shape else v.movedim(1, -1).reshape(-1, v.shape[1])
+        for k, v in extras.items()
+    }
+    spatial = info.function(x, t, reduction=reduction, **extras)
+    flat = info.function(flat_x, flat_t, reduction=reduction, **flat_extras)
     if reduction == "none":
         assert spatial.shape == t.shape
         flat = flat.reshape(t.shape)

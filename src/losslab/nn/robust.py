@@ -138,7 +138,10 @@ class ALDRKL(LogitLoss):
             grown[: self.lam.shape[0]] = self.lam
             self.lam = grown
 
-    def forward(self, input: Tensor, target: Tensor, sample_ids: Tensor | None = None) -> Tensor:
+    # Narrower than LogitLoss.forward(**extras) on purpose: sample_ids is its only extra input.
+    def forward(  # type: ignore[override]
+        self, input: Tensor, target: Tensor, sample_ids: Tensor | None = None
+    ) -> Tensor:
         if sample_ids is None:
             return super().forward(input, target)
         if self.num_samples is None:
