@@ -349,9 +349,10 @@ EXAMPLES: list[Example] = [
     ),
     _ex(
         "ntp-reward",
-        0.42909755994156296,
-        "hand (losslab's documented potential, no spec number): (1 − p_y^β)/β, β=−0.25. "
-        "A§9 only fixes the gradient; the stop-gradient surrogate's value −p_y^β·log p_y = 0.451332 differs",
+        0.3875259500467845,
+        "hand (losslab's documented potential, no spec number): (1 − p_y^{−β})/(−β), β=−0.25 "
+        "(weight p_y^{−β}: β<0 lowers entropy, A§9). A§9 only fixes the gradient; the "
+        "stop-gradient surrogate's value −p_y^{−β}·log p_y = 0.368116 differs",
         hp={"beta": -0.25},
     ),
     _ex("ca-calib", 0.11206361769055483, "A§11 [code] T=1, one correct row: (conf − 1)²"),

@@ -127,3 +127,19 @@ def test_batchnorm_statistics_untouched_by_the_attack():
     LF.smooth_adversarial_comp_sum(m, x, t, steps=5, clip=None, generator=g())
     # Two training-mode forwards (clean and adversarial), none during the 5 attack steps.
     assert m[1].num_batches_tracked.item() == before + 2 and m.training
+
+
+def test_submodule_modes_restored_after_the_attack():
+    # A frozen batch norm (eval) inside a training model must stay frozen: its running
+    # statistics must not move and its flag must come back False.
+    torch.manual_seed(2)
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 3))
+    m = m.double().train()
+    m[1].eval()
+    x = torch.randn(8, 3, dtype=torch.float64)
+    t = torch.randint(0, 3, (8,))
+    mean, tracked = m[1].running_mean.clone(), m[1].num_batches_tracked.item()
+    LF.smooth_adversarial_comp_sum(m, x, t, steps=2, clip=None, generator=g())
+    assert [mod.training for mod in m] == [True, False, True, True] and m.training
+    assert m[1].num_batches_tracked.item() == tracked
+    assert torch.equal(m[1].running_mean, mean)

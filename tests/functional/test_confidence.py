@@ -74,6 +74,29 @@ def test_dco_float32_agrees_with_float64_across_regimes(scale):
         assert exact[0].item() == pytest.approx(direct.item(), rel=1e-9)
 
 
+def _dco_two_class_reference(d, n):
+    """-log(1 - (1 - p)^N) for logits (0, d), y = 1, in careful float64: log(1 - p) is
+    -softplus(d) = -log1p(exp(d)) exactly, then Maechler's log1mexp."""
+    a = -n * math.log1p(math.exp(d))
+    return -(math.log(-math.expm1(a)) if a > -math.log(2) else math.log1p(-math.exp(a)))
+
+
+@pytest.mark.parametrize("n", [1e12, 1e13, 1e14, 1e15])
+@pytest.mark.parametrize("d", [-30.5, -31.0, -33.0, -35.0])
+def test_dco_large_n(n, d):
+    # N p is O(1) here although p < 1e-13: the series branch must not be used.
+    x = torch.tensor([[0.0, d]], dtype=torch.float64, requires_grad=True)
+    loss = LF.dco(x, torch.tensor([1]), n=n)
+    assert loss.item() == pytest.approx(_dco_two_class_reference(d, n), rel=1e-12)
+    loss.backward()
+    p = torch.sigmoid(torch.tensor(d, dtype=torch.float64)).item()
+    factor = LF.dco_gradient_factor(x.detach(), torch.tensor([1]), n=n).item()
+    sp = math.log1p(math.exp(d))  # -log(1 - p)
+    ref_factor = n * p * math.exp(-(n - 1) * sp) / -math.expm1(-n * sp)
+    assert factor == pytest.approx(ref_factor, rel=1e-10)
+    assert x.grad[0, 1].item() == pytest.approx(factor * (p - 1), rel=1e-10)
+
+
 def test_ntp_reward_neutral_setting_is_exactly_ce():
     g = torch.Generator().manual_seed(2)
     x = torch.randn(8, 6, generator=g, dtype=torch.float64)
@@ -96,7 +119,7 @@ def _stop_gradient_surrogate(x, t, beta, k, lam_top, lam_tail):
     top = x.detach().topk(k, 1).indices
     r.scatter_(1, top, lam_top)
     pi_y = pi.gather(1, t[:, None])
-    r.scatter_(1, t[:, None], (pi_y**beta) / pi_y)
+    r.scatter_(1, t[:, None], (pi_y**-beta) / pi_y)
     return -(pi * r * logp).sum()
 
 
@@ -116,13 +139,50 @@ def test_ntp_reward_gradient_equals_the_stop_gradient_estimator(beta, k, top, ta
 def test_ntp_reward_beta_value_and_floor():
     t = torch.tensor([0])
     py = torch.softmax(E, 1)[0, 0].item()
-    assert LF.ntp_reward(E, t).item() == pytest.approx((1 - py**-0.25) / -0.25, rel=1e-12)
-    # Below the floor the target term continues linearly in log p with slope floor^beta.
+    assert LF.ntp_reward(E, t).item() == pytest.approx((1 - py**0.25) / 0.25, rel=1e-12)
+    # beta > 0: weight pi^-beta is unbounded; below the floor the target term continues
+    # linearly in log p with slope floor^-beta.
     x = torch.tensor([[0.0, 40.0]], dtype=torch.float64, requires_grad=True)
-    LF.ntp_reward(x, t, beta=-0.25, prob_floor=1e-6).backward()
+    LF.ntp_reward(x, t, beta=0.25, prob_floor=1e-6).backward()
     slope = (1e-6) ** -0.25
     expected = slope * (torch.softmax(x.detach(), 1) - torch.tensor([[1.0, 0.0]]))
     torch.testing.assert_close(x.grad, expected.double())
+
+
+@pytest.mark.parametrize("beta", [-0.5, -0.25])
+def test_ntp_reward_floor_unused_when_weight_is_bounded(beta):
+    # beta < 0: weight pi^-beta <= 1 needs no floor; the gradient on z_y must be the
+    # estimator's pi^-beta (pi - 1) even far below prob_floor (pi_y ~ e^-25).
+    x = torch.tensor([[0.0, 25.0]], dtype=torch.float64, requires_grad=True)
+    LF.ntp_reward(x, torch.tensor([0]), beta=beta, prob_floor=1e-6).backward()
+    p = torch.softmax(x.detach(), 1)[0, 0]
+    assert x.grad[0, 0].item() == pytest.approx((p**-beta * (p - 1)).item(), rel=1e-10)
+
+
+def _ntp_population_optimum_entropy(beta):
+    f = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+    z = torch.zeros(1, 3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([z], max_iter=200, tolerance_grad=1e-12, tolerance_change=1e-14)
+
+    def closure():
+        opt.zero_grad()
+        loss = sum(f[c] * LF.ntp_reward(z, torch.tensor([c]), beta=beta) for c in range(3))
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    p = torch.softmax(z.detach(), 1)[0]
+    # Closed form of the optimum: p ∝ f^(1/(1+beta)).
+    ref = f ** (1 / (1 + beta))
+    torch.testing.assert_close(p, ref / ref.sum(), rtol=1e-5, atol=1e-6)
+    return -(p * p.log()).sum().item()
+
+
+def test_ntp_reward_negative_beta_is_precision_lower_entropy():
+    h0 = _ntp_population_optimum_entropy(0.0)
+    assert _ntp_population_optimum_entropy(-0.25) < h0 - 0.05  # A§9: beta < 0 "precision"
+    assert _ntp_population_optimum_entropy(0.25) > h0 + 0.05  # beta > 0 "diversity"
 
 
 @pytest.mark.parametrize(

@@ -138,3 +138,15 @@ def test_cbc_empty_sets_give_zero():
     loss = LF.cbc(v, torch.zeros(3, dtype=torch.long), teacher_logits=u)
     loss.backward()
     assert loss.item() == 0.0 and torch.all(v.grad == 0)
+
+
+def test_cbc_rejects_class_weight():
+    # target only marks ignored rows in cbc, so a class weight has no meaning: refuse it.
+    v, u = torch.randn(4, 3), torch.randn(4, 3)
+    y = torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"cbc: weight is not supported, got a tensor of shape \(3,\)"):
+        LF.cbc(v, y, teacher_logits=u, weight=torch.ones(3))
+    with pytest.raises(ValueError, match="cbc: weight must have shape"):
+        LF.cbc(v, y, teacher_logits=u, weight=torch.ones(4))
+    with pytest.raises(ValueError, match="cbc: weight is not supported"):
+        LF.cbc(v[:0], y[:0], teacher_logits=u[:0], weight=torch.ones(3))

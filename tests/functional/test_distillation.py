@@ -83,6 +83,35 @@ def test_pld_equals_loop_reference():
     np.testing.assert_allclose(got.numpy(), ref, rtol=1e-10)
 
 
+def test_pld_equals_loop_reference_float32_with_ties():
+    # Rounded teacher logits tie often; ties go to the lower class index in both.
+    s, t, y = _rand(n=8, c=6, seed=5)
+    t = (t * 2).round()
+    assert any(len(set(row.tolist())) < 6 for row in t)
+    got = LF.pld(s.float(), y, teacher_logits=t.float(), teacher_temperature=2.0, reduction="none")
+    assert got.dtype == torch.float32
+    ref = [_pld_loop(s[i].numpy(), t[i].numpy(), int(y[i]), 2.0) for i in range(8)]
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-5)
+
+
+def test_kd_masked_teacher_vocabulary():
+    # A -inf teacher logit (masked class) has q = 0 and contributes nothing: torch's kl_div
+    # with a probability target is the reference (5.227113 at T = 4).
+    ninf = float("-inf")
+    s = torch.tensor([[0.5, 1.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([[ninf, 1.0, 2.0]], dtype=torch.float64)
+    got = LF.kd(s, torch.tensor([1]), teacher_logits=t)
+    ref = TF.kl_div(TF.log_softmax(s / 4, 1), TF.softmax(t / 4, 1), reduction="batchmean") * 16
+    assert got.item() == pytest.approx(ref.item(), rel=1e-12)
+    assert got.item() == pytest.approx(5.227113, abs=1e-6)
+    got.backward()
+    expected = 4 * (TF.softmax(s.detach() / 4, 1) - TF.softmax(t / 4, 1))
+    torch.testing.assert_close(s.grad, expected)
+    # Student masked on the same class: KL of identical distributions is 0, not NaN.
+    both = LF.kd(t.clone().requires_grad_(), torch.tensor([1]), teacher_logits=t, ce_weight=0.0)
+    assert both.item() == 0.0
+
+
 def test_pld_special_case_one_hot_weights_is_ce():
     # A teacher that puts all mass on the true label makes alpha = e_1, i.e. plain CE.
     s, _, y = _rand(seed=4)
@@ -139,6 +168,8 @@ def test_extra_input_shape_errors():
         LF.kd(s, y, teacher_logits=t[:, :3])
     with pytest.raises(ValueError, match="multi_aspect_kd: aspect_targets must be probabilities"):
         LF.multi_aspect_kd(s, y, aspect_logits=t, aspect_targets=t * 5)
+    with pytest.raises(ValueError, match="multi_aspect_kd: aspect_targets .* got NaN"):
+        LF.multi_aspect_kd(s, y, aspect_logits=t, aspect_targets=torch.full_like(t, float("nan")))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

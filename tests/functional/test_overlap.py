@@ -171,6 +171,11 @@ def test_binary_ignore_weights_and_gradcheck():
         LF.binary_dice(x, t[0])
     with pytest.raises(ValueError, match=r"binary_dice: target values must lie in \[0, 1\]"):
         LF.binary_dice(x, t * 2)
+    t_nan = t.clone()
+    t_nan.view(-1)[0] = float("nan")  # NaN fails both t < 0 and t > 1: must still be rejected
+    for fn in (LF.binary_dice, LF.binary_tversky):
+        with pytest.raises(ValueError, match=r"target values must lie in \[0, 1\].*got NaN"):
+            fn(x, t_nan)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -79,12 +79,31 @@ def test_one_vs_rest_equals_loop_reference(metric, activation):
 
 
 def test_absent_class_stays_finite_and_smooth_matters():
-    z = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(6, 5, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0, 0, 1, 1, 2, 2])  # classes 3 and 4 absent
-    for fn in (LF.anyloss_acc, LF.anyloss_fbeta, LF.anyloss_gmean, LF.anyloss_bacc):
-        loss = fn(z, y, amplifier=10.0)
-        (grad,) = torch.autograd.grad(loss, z)
-        assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    for metric in ("acc", "fbeta", "gmean", "bacc"):
+        fn = getattr(LF, f"anyloss_{metric}")
+        values = {}
+        for s in (0.0, 1e-5, 0.5):
+            loss = fn(z, y, amplifier=10.0, smooth=s)
+            (grad,) = torch.autograd.grad(loss, z)
+            assert torch.isfinite(loss) and torch.isfinite(grad).all(), (metric, s)
+            if s > 0:  # the loop reference divides by zero at s = 0 on absent classes
+                ref = _ovr_reference(z.detach().numpy(), y.numpy(), metric, 10.0, s)
+                assert loss.item() == pytest.approx(ref, rel=1e-10), (metric, s)
+            values[s] = loss.item()
+        # smooth = 0 is the smooth -> 0+ limit; a large smooth visibly changes the loss.
+        assert values[0.0] == pytest.approx(values[1e-5], abs=1e-4), metric
+        assert abs(values[0.5] - values[1e-5]) > 1e-3, metric
+
+
+def test_gmean_sqrt_absent_class_with_zero_smooth():
+    z = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 0, 1, 1])
+    loss = LF.anyloss_gmean(z, y, gmean_sqrt=True, smooth=0.0)
+    (grad,) = torch.autograd.grad(loss, z)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
 
 
 def test_loss_falls_as_predictions_improve():

@@ -42,6 +42,15 @@ def rowdot(a: Tensor, b: Tensor) -> Tensor:
     return out
 
 
+def target_rowdot(q: Tensor, x: Tensor) -> Tensor:
+    """sum_c q_ic x_ic with 0 * (-inf) = 0: a zero-probability target on a masked (-inf)
+    logit contributes nothing. The masked pass runs only when the plain one gave NaN."""
+    d = rowdot(q, x)
+    if bool(torch.isnan(d).any()):
+        d = rowdot(q, x.masked_fill(q == 0, 0.0))
+    return d
+
+
 class _SoftmaxObjective(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -53,7 +62,7 @@ class _SoftmaxObjective(torch.autograd.Function):
         sq = va = None
         if q is not None:
             sq = q.sum(1)
-            value = lse * sq - rowdot(q, x)
+            value = lse * sq - target_rowdot(q, x)
         if a is not None:
             va = rowdot(p, a)
             value = value + b * va

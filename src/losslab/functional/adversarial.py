@@ -156,9 +156,10 @@ def smooth_adversarial_comp_sum(
         \quad x' = \mathrm{PGD}_{\epsilon}\Big(\max_{x'} \|\Delta_h(x', y) - \Delta_h(x, y)\|_2\Big)
 
     x' is found with the model in eval mode (so batch-norm statistics are not updated by the
-    attack; the mode is restored) and treated as a constant (Danskin); the gradient flows into
-    the model through h(x) and h(x'). See the module docstring for which parts are
-    unverified. ``ℓ_τ`` is :func:`losslab.functional.comp_sum` (τ = 1 is CE).
+    attack; each submodule's own train/eval flag is restored afterwards) and treated as a
+    constant (Danskin); the gradient flows into the model through h(x) and h(x'). See the
+    module docstring for which parts are unverified. ``ℓ_τ`` is
+    :func:`losslab.functional.comp_sum` (τ = 1 is CE).
 
     Args:
         model: maps inputs (N, ...) to logits (N, C).
@@ -219,9 +220,11 @@ def smooth_adversarial_comp_sum(
     row_weight = class_weight[t] if class_weight is not None else None
     per_row = comp_sum(logits / rho, t, weight=weight, reduction="none", tau=tau)
     if nu > 0.0 and x.shape[0] > 0:
-        was_training = isinstance(model, nn.Module) and model.training
-        if isinstance(model, nn.Module):
-            model.eval()
+        # Save every submodule's own flag: model.train(flag) would overwrite deliberately
+        # frozen parts (e.g. a batch norm kept in eval mode inside a training model).
+        modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
+        for m, _ in modes:
+            m.training = False
         try:
             x_adv = pgd_perturbation(
                 model,
@@ -236,8 +239,8 @@ def smooth_adversarial_comp_sum(
                 generator=generator,
             )
         finally:
-            if isinstance(model, nn.Module):
-                model.train(was_training)
+            for m, flag in modes:
+                m.training = flag
         adv = model(x_adv).to(logits.dtype)
         smooth = nu * smoothness_term(logits, adv, t, smooth_term)
         per_row = per_row + (smooth if row_weight is None else smooth * row_weight)

@@ -14,10 +14,11 @@ from .._core.validation import check_choice, check_number, check_reduction
 from ._batch_level import batch_level_loss, weighted_mean
 from ._logprob import log1m_prob_at, target_log_prob
 
-# Below this log-probability (p < 1e-13), 1 - (1 - p)^N is evaluated by its series
-# N p (1 - (N-1) p / 2), whose neglected term is O((N p)^2) relative: below 1e-17 for N <= 1e4.
-# Above it, N log(1 - p) is far from underflow, so log(1 - exp(N log(1 - p))) is accurate.
-_SMALL_LOG_P = -30.0
+# Below this log(N p) (N p < 1e-13), 1 - (1 - p)^N is evaluated by its series
+# N p (1 - (N-1) p / 2), whose neglected term is O((N p)^2) relative: below 1e-26.
+# Above it, N log(1 - p) is at least ~1e-13 in magnitude, so log(1 - exp(N log(1 - p)))
+# is accurate (log(1 - p) itself comes from a masked logsumexp / log1p, exact to rounding).
+_SMALL_LOG_NP = -30.0
 
 
 def _check_dco(*, n: float) -> None:
@@ -36,10 +37,11 @@ def _log_coverage(z: Tensor, y: Tensor, n: float) -> tuple[Tensor, Tensor, Tenso
     """(log C_N, log p, log(1 - p)) with C_N = 1 - (1 - p)^N, p = softmax(z)_y, C >= 2."""
     lp = target_log_prob(z, y)
     l1m = log1m_prob_at(z, y, lp)
-    small = lp < _SMALL_LOG_P
+    log_n = math.log(n)
+    small = lp + log_n < _SMALL_LOG_NP
     big_branch = _log1mexp(n * torch.where(small, torch.full_like(l1m, -1.0), l1m))
-    p_small = torch.exp(torch.where(small, lp, torch.full_like(lp, _SMALL_LOG_P)))
-    small_branch = math.log(n) + lp + torch.log1p(-(n - 1.0) * p_small / 2.0)
+    p_small = torch.exp(torch.where(small, lp, torch.full_like(lp, _SMALL_LOG_NP - log_n)))
+    small_branch = log_n + lp + torch.log1p(-(n - 1.0) * p_small / 2.0)
     return torch.where(small, small_branch, big_branch), lp, l1m
 
 
@@ -62,7 +64,7 @@ def dco(
 
     N = 1 is exactly CE; F → 1 as p̂ → 0 and F → 0 as p̂ → 1 (N > 1), so confident examples stop
     being pushed. The factor is exposed by :func:`dco_gradient_factor`. 1 − p̂ is computed as a
-    masked logsumexp and small p̂ uses the series N p̂(1 − (N−1)p̂/2), so the loss is finite at any
+    masked logsumexp and tiny N p̂ uses the series N p̂(1 − (N−1)p̂/2), so the loss is finite at any
     logit scale. The paper ties N to the test-time budget (1…4096) and gives no default; 16 is
     one of the blog's budgets. The CoT / proof-tree variants are not implemented (unverified).
 
@@ -167,24 +169,28 @@ def ntp_reward(
     .. math::
 
         \ell = -\sum_a \mathrm{sg}[\pi(a)\,r(a)]\,\log\pi(a),\quad
-        r(y) = \frac{g_\beta(\pi(y))}{\pi(y)},\ g_\beta(\pi) = \max(\pi, \pi_{min})^{\beta},\quad
+        r(y) = \frac{g_\beta(\pi(y))}{\pi(y)},\ g_\beta(\pi) = \pi^{-\beta},\quad
         r(a) = \lambda_{top}\ (a \in \mathrm{TopK}(\pi)\setminus\{y\}),\ \lambda_{tail}\ \text{else}
 
     with π = softmax(z) and sg the stop-gradient. The value returned is the potential whose
-    gradient is exactly this estimator — (1 − π_y^β)/β for the target (−log π_y at β = 0) and
-    −Σ_a r(a) π(a) for the negatives — so gradcheck and second-order tools see a consistent
-    function. CE is the case r(y) = 1/π(y), r(a) = 0:
+    gradient is exactly this estimator — (1 − π_y^{−β})/(−β) for the target (−log π_y at
+    β = 0) and −Σ_a r(a) π(a) for the negatives — so gradcheck and second-order tools see a
+    consistent function. CE is the case r(y) = 1/π(y), r(a) = 0:
     **β = 0, top_reward = tail_reward = 0 reproduces CE exactly** in value and gradient.
-    β < 0 ("precision", the paper's best β = −0.25) up-weights low-probability targets;
-    ``top_reward`` > 0 is a bonus for the top-k plausible negatives (TopK over all classes,
-    the target excluded), ``tail_reward`` < 0 a penalty on the rest. ``prob_floor`` bounds the
-    weight π^β at π_min^β for β < 0 (the target term continues linearly in log π below it), so
-    the loss stays finite at any logit scale.
+    The target weight π_y^{−β} makes the population optimum π ∝ f^{1/(1+β)} for label
+    frequencies f: β < 0 ("precision", the paper's best β = −0.25) down-weights
+    low-probability targets and gives a lower-entropy distribution, β > 0 ("diversity") a
+    higher-entropy one. ``top_reward`` > 0 is a bonus for the top-k plausible negatives (TopK
+    over all classes, the target excluded), ``tail_reward`` < 0 a penalty on the rest.
+    ``prob_floor`` applies only for β > 0, where π^{−β} grows without bound as π → 0: the
+    weight is capped at π_min^{−β} (the target term continues linearly in log π below it), so
+    the loss stays finite at any logit scale. For β ≤ 0 it is unused.
 
     **Unverified** (the method section and code were not available): the form of g_β (we use a
-    power of π), k, the negative coefficients and any normalisation. Only the structure, the
-    CE reduction and β = −0.25 are from the paper's abstract and summaries; there are no
-    claimed defaults for top_k / top_reward / tail_reward (neutral 0 here).
+    power of π, signed so that β < 0 lowers the entropy as the paper states), k, the negative
+    coefficients and any normalisation. Only the structure, the CE reduction and β = −0.25 are
+    from the paper's abstract and summaries; there are no claimed defaults for top_k /
+    top_reward / tail_reward (neutral 0 here).
 
     Example:
         >>> import torch, losslab.functional as LF
@@ -203,6 +209,7 @@ def ntp_reward(
         prob_floor=prob_floor,
     )
     b, floor = float(beta), math.log(float(prob_floor))
+    e = -b  # exponent of the target weight pi_y^e
     shaped_negatives = top_reward != 0.0 or tail_reward != 0.0
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
@@ -210,12 +217,16 @@ def ntp_reward(
         lp_y = logp.gather(1, y.unsqueeze(1)).squeeze(1)
         if b == 0.0:
             loss = -lp_y
+        elif e > 0.0:
+            # beta < 0: (1 - pi^e)/e has gradient -pi^e * grad log pi, the sg-reward
+            # estimator; pi^e <= 1, so no floor is needed.
+            loss = -torch.expm1(e * lp_y) / e
         else:
-            # (1 - pi^b)/b has gradient -pi^b * grad log pi, the sg-reward estimator; below
-            # the floor it continues linearly in log pi with the floor's slope.
+            # beta > 0: pi^e (e < 0) is unbounded as pi -> 0; below the floor the term
+            # continues linearly in log pi with the floor's slope.
             u = torch.clamp(lp_y, min=floor)
-            w = torch.exp(b * u)
-            loss = (1.0 - w) / b - w * (lp_y - u)
+            w = torch.exp(e * u)
+            loss = (1.0 - w) / e - w * (lp_y - u)
         if shaped_negatives:
             p = logp.exp()
             is_y = torch.zeros_like(z, dtype=torch.bool).scatter_(1, y.unsqueeze(1), True)

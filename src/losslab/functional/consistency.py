@@ -14,7 +14,13 @@ import torch
 from torch import Tensor
 
 from .._core.logit_loss import logit_loss
-from .._core.validation import check_choice, check_number, check_tensor
+from .._core.validation import (
+    check_choice,
+    check_class_weight,
+    check_number,
+    check_tensor,
+    flatten_logits,
+)
 from ._batch_level import batch_level_loss, weighted_mean
 from ._extras import logits_like_rows
 from ._logprob import log1m_prob_at, log1m_softmax
@@ -222,8 +228,8 @@ def dkl(
         >>> import torch, losslab.functional as LF
         >>> z = torch.tensor([[0.9, 0.1, 0.0, 0.2], [0.1, 0.2, 0.8, 0.0]])
         >>> v = torch.tensor([[0.8, 0.2, 0.0, 0.1], [0.2, 0.1, 0.7, 0.1]])
-        >>> round(LF.dkl(z, torch.tensor([0, 0]), view_logits=v).item(), 7)
-        0.0034895
+        >>> round(LF.dkl(z, torch.tensor([0, 0]), view_logits=v).item(), 6)  # float32 at T = 0.1
+        0.00349
 
     Reference: Cao et al., CVPR 2024 (LegoGCD), Eq. 11–12.
     """
@@ -287,8 +293,9 @@ def cbc(
     classes c̄ = 1 − ỹ; for C > 2 ``negatives="argmin"`` uses the least likely class and
     ``"all"`` sums the term over every class but ỹ (the official multi-class path is buggy, so
     the C > 2 intent is unverified). log(1 − p) is computed exactly from the logits (the code
-    clamps 1 − p at 1e-6). The sets couple rows: batch-level reductions. With class weights,
-    rows are weighted by w_y of the given target in both means.
+    clamps 1 − p at 1e-6). The sets couple rows: batch-level reductions. ``weight`` is not
+    supported (a (C,) tensor raises ``ValueError``): the terms are indexed by the teacher's ỹ
+    and c̄, and ``target`` only marks ignored rows, so a class weight has no meaning here.
 
     Example:
         >>> import torch, losslab.functional as LF
@@ -305,6 +312,15 @@ def cbc(
         negative_threshold=negative_threshold,
         negatives=negatives,
     )
+    if weight is not None:
+        # Shape errors first (the common contract), then the refusal.
+        _, num_classes = flatten_logits("cbc", input)
+        check_class_weight("cbc", weight, num_classes, input)
+        raise ValueError(
+            f"cbc: weight is not supported, got a tensor of shape {tuple(weight.shape)}; "
+            "expected None (the loss is indexed by the teacher's pseudo-labels, and target "
+            "only marks ignored rows)"
+        )
 
     def batch(z: Tensor, y: Tensor, class_weight: Tensor | None) -> Tensor:
         u = logits_like_rows(
@@ -323,11 +339,7 @@ def cbc(
         logp = torch.log_softmax(z, 1)
         pos = -w_pos * logp.gather(1, y_tilde.unsqueeze(1)).squeeze(1)
         if z.shape[1] == 1:  # p = 1: no complementary class, no negative term
-            return weighted_mean(
-                pos,
-                (class_weight[y] if class_weight is not None else 1.0)
-                * (w_pos >= positive_threshold).to(z.dtype),
-            )
+            return weighted_mean(pos, (w_pos >= positive_threshold).to(z.dtype))
         if z.shape[1] == 2:  # ties aside, argmin is 1 - argmax; make it exact
             c_bar = 1 - y_tilde
         if negatives == "argmin" or z.shape[1] == 2:
@@ -340,10 +352,9 @@ def cbc(
             )
             neg_log = torch.where(not_pseudo, log1m, 0.0).sum(1)
         neg = -w_neg * neg_log
-        rw = class_weight[y] if class_weight is not None else torch.ones_like(pos)
         pos_mask = (w_pos >= positive_threshold).to(z.dtype)
         neg_mask = (w_neg < negative_threshold).to(z.dtype)
-        return weighted_mean(pos, rw * pos_mask) + weighted_mean(neg, rw * neg_mask)
+        return weighted_mean(pos, pos_mask) + weighted_mean(neg, neg_mask)
 
     return batch_level_loss(
         "cbc",

@@ -18,7 +18,7 @@ from .._core.validation import check_number
 from ._extras import aligned_rows, logits_like_rows
 from ._logprob import target_log_prob
 from ._plackett_luce import ascending_pl_order, plackett_luce
-from ._softmax_ops import rowdot, softmax_lse, softmax_objective
+from ._softmax_ops import softmax_lse, softmax_objective, target_rowdot
 
 
 def _check_kd(*, temperature: float, ce_weight: float) -> None:
@@ -111,7 +111,7 @@ def kd(
         with torch.no_grad():
             t_scaled = t * (1.0 / T)
             q, lse_t = softmax_lse(t_scaled)
-            teacher_ce = lse_t * q.sum(1) - rowdot(q, t_scaled)
+            teacher_ce = lse_t * q.sum(1) - target_rowdot(q, t_scaled)
         loss = (T * T) * (softmax_objective(z, q=q, scale=1.0 / T) - teacher_ce)
         if ce_weight > 0.0:
             loss = loss - ce_weight * target_log_prob(z, y)
@@ -260,8 +260,10 @@ def multi_aspect_kd(
             width=r.shape[1],
             dtype=z.dtype,
         ).detach()
-        if a.numel() and bool(((a < 0) | (a > 1)).any()):
-            raise ValueError(f"{fn}: aspect_targets must be probabilities in [0, 1]")
+        # ~(0 <= a <= 1) rather than (a < 0) | (a > 1): the latter lets NaN through.
+        if a.numel() and not bool(((a >= 0) & (a <= 1)).all()):
+            got = "NaN" if bool(torch.isnan(a).any()) else f"range [{a.min().item()}, {a.max().item()}]"
+            raise ValueError(f"{fn}: aspect_targets must be probabilities in [0, 1], got {got}")
         bce = TF.binary_cross_entropy_with_logits(r, a, reduction="none").mean(1)
         return -ce_weight * target_log_prob(z, y) + alpha * bce
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import log_prob_of_target, logit_loss
+from .._core.logit_loss import logit_loss
 from .._core.validation import check_number
+from .softmax import target_log_prob
 
 ClassAlpha = Sequence[float] | Tensor | None
 
@@ -78,7 +79,7 @@ def focal_loss(
     fn = "focal_loss"
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        log_p_y = log_prob_of_target(z, y)
+        log_p_y = target_log_prob(z, y)
         loss = -log_p_y
         if g != 0.0:
             # The clamp keeps pow's derivative finite when p_y rounds to exactly 1 (γ < 1).

@@ -12,9 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import RowLoss, log_prob_of_target, logit_loss
+from .._core.logit_loss import RowLoss, logit_loss
 from .._core.validation import check_choice, check_number
 from .robust import DEFAULT_LOG_ZERO, _check_log_zero, _one_minus_p_y, check_weight_factor
+from .softmax import softmax_row_stats
 
 ACTIVE_LOSSES = ("nce", "ngce")
 PASSIVE_LOSSES = ("rce", "mae")
@@ -22,24 +23,27 @@ PASSIVE_LOSSES = ("rce", "mae")
 
 # --- normalised losses -----------------------------------------------------------------------
 
-def _nce_rows(z: Tensor, y: Tensor) -> Tensor:
-    log_p = torch.log_softmax(z, dim=1)
-    log_p_y = log_p.gather(1, y.unsqueeze(1)).squeeze(1)
+def _nce_from_stats(log_p_y: Tensor, sum_log: Tensor) -> Tensor:
     # The denominator is ≤ log p_y < 0 for C ≥ 2; with C = 1 both are 0 and the clamp makes
     # the loss 0 (like CE) instead of 0/0.
-    denominator = log_p.sum(dim=1).clamp(max=-torch.finfo(z.dtype).tiny)
-    return log_p_y / denominator
+    return log_p_y / sum_log.clamp(max=-torch.finfo(sum_log.dtype).tiny)
+
+
+def _ngce_from_stats(log_p_y: Tensor, gap_sum: Tensor, q: float) -> Tensor:
+    # 1 - p_y^q, accurate near p_y = 1. Σ_k (1 - p_k^q) ≥ C - C^{1-q} > 0 for C ≥ 2; the
+    # clamp only matters for C = 1.
+    return -torch.expm1(q * log_p_y) / gap_sum.clamp(min=torch.finfo(gap_sum.dtype).tiny)
+
+
+def _nce_rows(z: Tensor, y: Tensor) -> Tensor:
+    log_p_y, sum_log, _ = softmax_row_stats(z, y, want_sum=True)
+    return _nce_from_stats(log_p_y, sum_log)
 
 
 def _ngce_rows(q: float) -> RowLoss:
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        log_p = torch.log_softmax(z, dim=1)
-        # 1 - p_k^q, accurate near p_k = 1.
-        gaps = -torch.expm1(q * log_p)
-        numerator = gaps.gather(1, y.unsqueeze(1)).squeeze(1)
-        # Σ_k (1 - p_k^q) ≥ C - C^{1-q} > 0 for C ≥ 2; the clamp only matters for C = 1.
-        denominator = gaps.sum(dim=1).clamp(min=torch.finfo(z.dtype).tiny)
-        return numerator / denominator
+        log_p_y, _, gap_sum = softmax_row_stats(z, y, q=q)
+        return _ngce_from_stats(log_p_y, gap_sum, q)
 
     return rows
 
@@ -150,14 +154,19 @@ def _apl_loss(
 ) -> Tensor:
     _check_apl(fn, active=active, passive=passive, alpha=alpha, beta=beta, q=q,
                log_zero=log_zero)
-    active_rows: RowLoss = _nce_rows if active == "nce" else _ngce_rows(float(q))
-    a, b, lz = float(alpha), float(beta), float(log_zero)
+    use_nce = active == "nce"
+    a, b, lz, qf = float(alpha), float(beta), float(log_zero), float(q)
     # Both passive losses are c·(1 - p_y): RCE with c = -A, MAE with c = 2.
     passive_scale = -lz if passive == "rce" else 2.0
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        act = active_rows(z, y)
-        pas = passive_scale * _one_minus_p_y(log_prob_of_target(z, y))
+        # One log-softmax (and one backward pass) serves both terms.
+        log_p_y, sum_log, gap_sum = softmax_row_stats(
+            z, y, want_sum=use_nce, q=None if use_nce else qf
+        )
+        act = (_nce_from_stats(log_p_y, sum_log) if use_nce
+               else _ngce_from_stats(log_p_y, gap_sum, qf))
+        pas = passive_scale * _one_minus_p_y(log_p_y)
         return a * act + b * pas
 
     return logit_loss(fn, input, target, weight=weight, ignore_index=ignore_index,

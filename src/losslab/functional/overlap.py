@@ -463,8 +463,12 @@ def _binary_inputs(
                 f"got {tuple(weight.shape)}"
             ) from err
     kt = t[kept]
-    if kt.numel() and bool(((kt < 0) | (kt > 1)).any()):
-        raise ValueError(f"{fn}: target values must lie in [0, 1] (or equal ignore_index)")
+    # ~(0 <= t <= 1) rather than (t < 0) | (t > 1): the latter lets NaN through.
+    if kt.numel() and not bool(((kt >= 0) & (kt <= 1)).all()):
+        got = "NaN" if bool(torch.isnan(kt).any()) else f"range [{kt.min().item()}, {kt.max().item()}]"
+        raise ValueError(
+            f"{fn}: target values must lie in [0, 1] (or equal ignore_index), got {got}"
+        )
     if bool(kept.all()):
         return x, t, w, None
     return x[kept], kt, None if w is None else w[kept], kept

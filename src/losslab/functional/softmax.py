@@ -9,10 +9,13 @@ under ``mean``; half precision is computed and returned in float32.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import log_prob_of_target, logit_loss, target_logit
+from .._core.logit_loss import logit_loss
 from .._core.validation import check_number
 
 _F32 = torch.finfo(torch.float32)
@@ -130,6 +133,79 @@ def cross_entropy(
     )
 
 
+# --- shared fast paths: row statistics of log_softmax with a hand-written backward ----------
+
+class _SoftmaxRowStats(torch.autograd.Function):
+    """Per-row ``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of ``log p = log_softmax(z)``.
+
+    Every loss in this family is a row-level function of these three numbers, and each has
+    a gradient of the form ``a·e_y + b·p + c·1 + d·p^q``; computing it by hand from the saved
+    log-probabilities costs one or two passes over (K, C) instead of the half dozen that the
+    generic autograd graph (gather, logsumexp, one-hot scatter, accumulation) takes. The last
+    two outputs are zeros unless requested (``want_sum`` / ``q``). Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, z: Tensor, y: Tensor, want_sum: bool, q: float | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        ctx.set_materialize_grads(False)
+        log_p = torch.log_softmax(z, dim=1)
+        idx = y.unsqueeze(1)
+        log_p_y = log_p.gather(1, idx).squeeze(1)
+        sum_log = log_p.sum(dim=1) if want_sum else torch.zeros_like(log_p_y)
+        # Σ (1 - p_k^q) summed directly (not C - Σ p^q, which cancels for small q).
+        gap_sum = (
+            log_p.mul(q).expm1_().sum(dim=1).neg_() if q is not None
+            else torch.zeros_like(log_p_y)
+        )
+        ctx.save_for_backward(log_p, idx)
+        ctx.q = q
+        return log_p_y, sum_log, gap_sum
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, g_y: Tensor | None, g_sum: Tensor | None, g_gap: Tensor | None
+    ) -> tuple[Tensor | None, None, None, None]:
+        log_p, idx = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        num_classes = log_p.shape[1]
+        # d log p_y = e_y - p;  d Σ log p_k = 1 - C·p;  d Σ(1 - p_k^q) = -q·p^q + q·(Σ p^q)·p.
+        coef = torch.zeros_like(log_p[:, 0])
+        if g_y is not None:
+            coef = coef - g_y
+        if g_sum is not None:
+            coef = coef - num_classes * g_sum
+        power: Tensor | None = None
+        if g_gap is not None:
+            q = float(ctx.q)
+            power = log_p.mul(q).exp_()
+            coef = coef + q * power.sum(dim=1) * g_gap
+        grad = torch.exp(log_p).mul_(coef.unsqueeze(1))
+        if g_sum is not None:
+            grad.add_(g_sum.unsqueeze(1))
+        if power is not None and g_gap is not None:
+            grad.addcmul_(power, (-float(ctx.q) * g_gap).unsqueeze(1))
+        if g_y is not None:
+            grad.scatter_add_(1, idx, g_y.unsqueeze(1))
+        return grad, None, None, None
+
+
+def target_log_prob(z: Tensor, y: Tensor) -> Tensor:
+    """log p_y of (K, C) logits, with the fused backward ``g·(e_y - p)``."""
+    return _SoftmaxRowStats.apply(z, y, False, None)[0]  # type: ignore[no-any-return]
+
+
+def softmax_row_stats(
+    z: Tensor, y: Tensor, *, want_sum: bool = False, q: float | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of (K, C) logits, each (K,); the last two
+    are zeros unless ``want_sum`` / ``q`` are given."""
+    out = _SoftmaxRowStats.apply(z, y, want_sum, q)
+    return out[0], out[1], out[2]
+
+
 # --- comp-sum family and the spherical Z-loss (spec A§1, A§4.1) --------------------------
 
 # Below this |s| the power form is replaced by its s → 0 limit, -log p_y (spec A§1.3).
@@ -196,7 +272,7 @@ def comp_sum(
     s = float(tau) - 1.0
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return power_log_loss(log_prob_of_target(z, y), s)
+        return power_log_loss(target_log_prob(z, y), s)
 
     return logit_loss(
         "comp_sum",
@@ -215,31 +291,52 @@ def _check_spherical_z_loss(*, a: float, b: float) -> None:
     check_float32_number(fn, "b", check_number(fn, "b", b))
 
 
-def _standardised_target(z: Tensor, y: Tensor) -> Tensor:
+class _StandardisedTarget(torch.autograd.Function):
     """ẑ_y = (z_y - μ)/σ of (K, C) logits, exact at any finite logit scale.
 
-    Each row is divided by its largest |z| and then by its largest |centred| value (both
-    detached: the ratio does not depend on them, so the gradient is unchanged). Then
-    ``mean u² ≥ 1/C`` can neither overflow nor underflow, and no ε is needed. A row of exactly
-    equal logits has ẑ_y := 0, with the gradient of ``(z_y - μ)/1``, i.e. ``e_y - 1/C`` (σ
-    taken as one logit unit): bounded, and a zero-initialised head still learns.
+    Each row is divided by its largest |z| and then by its largest |centred| value (the ratio
+    does not depend on them), so ``mean u² ≥ 1/C`` can neither overflow nor underflow and no
+    ε is needed. A row of exactly equal logits has ẑ_y := 0 with the gradient ``e_y - 1/C``
+    (σ taken as one logit unit): bounded, and a zero-initialised head still learns. The
+    backward is written out, ``∂ẑ_y/∂z = (e_y - 1/C - ẑ_y·û/C)/σ`` with ``û = (z - μ)/σ``, so
+    the whole loss costs a few in-place passes over (K, C). Not twice differentiable.
     """
-    with torch.no_grad():
-        s = z.abs().amax(dim=1, keepdim=True)
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        # amax and amin separately: aminmax over a dim is several times slower on CPU.
+        s = torch.maximum(z.amax(dim=1, keepdim=True), -z.amin(dim=1, keepdim=True))
         s = torch.where(s > 0, s, torch.ones_like(s))
-    centred = z / s - (z / s).mean(dim=1, keepdim=True)  # equal rows give exactly 0
-    with torch.no_grad():
-        m = centred.abs().amax(dim=1, keepdim=True)
+        u = z / s
+        u.sub_(u.mean(dim=1, keepdim=True))  # centred; equal rows give exactly 0
+        m = torch.maximum(u.amax(dim=1, keepdim=True), -u.amin(dim=1, keepdim=True))
         spread = m > 0
         m = torch.where(spread, m, torch.ones_like(m))
-    u = centred / m
-    mean_sq = u.square().mean(dim=1, keepdim=True)
-    # ≥ 1/C on rows with spread; the ones elsewhere keep sqrt's derivative finite.
-    sigma = torch.sqrt(torch.where(spread, mean_sq, torch.ones_like(mean_sq)))
-    spread_y = spread.squeeze(1)
-    z_hat = target_logit(u, y) / sigma.squeeze(1)
-    equal_rows = target_logit(centred, y) * s.squeeze(1)  # value 0, gradient e_y - 1/C
-    return torch.where(spread_y, z_hat, equal_rows)
+        u.div_(m)
+        # ≥ 1/C on rows with spread; 1 elsewhere (those rows have u = 0 and ẑ_y = 0).
+        sigma = torch.linalg.vector_norm(u, dim=1, keepdim=True) / math.sqrt(z.shape[1])
+        sigma = torch.where(spread, sigma, torch.ones_like(sigma))
+        idx = y.unsqueeze(1)
+        z_hat = (u.gather(1, idx) / sigma).squeeze(1)
+        ctx.save_for_backward(u, idx, s.squeeze(1), m.squeeze(1), sigma.squeeze(1),
+                              spread.squeeze(1), z_hat)
+        return z_hat
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        u, idx, s, m, sigma, spread, z_hat = ctx.saved_tensors
+        num_classes = u.shape[1]
+        # g/σ_z with σ_z = σ·m·s, divided in steps so extreme scales do not overflow early.
+        a = torch.where(spread, g / sigma / m / s, g)
+        coef = -(a * z_hat) / (num_classes * sigma)
+        grad = torch.addcmul((-a / num_classes).unsqueeze(1), u, coef.unsqueeze(1))
+        grad.scatter_add_(1, idx, a.unsqueeze(1))
+        return grad, None
+
+
+def _standardised_target(z: Tensor, y: Tensor) -> Tensor:
+    """ẑ_y = (z_y - μ)/σ of (K, C) logits (see :class:`_StandardisedTarget`)."""
+    return _StandardisedTarget.apply(z, y)  # type: ignore[no-any-return]
 
 
 def spherical_z_loss(

@@ -16,8 +16,11 @@ and the batch's soft confusion matrix of class c is
 with y_ic = 1[y_i = c], n1_c = sum_i y_ic and n0_c = K - n1_c over the K kept rows. The loss of
 class c is 1 - f(TN, FN, FP, TP); the batch loss is the (class-weighted) mean over classes.
 Every denominator gets ``smooth`` added (the official code adds 1e-5), which also keeps
-classes absent from the batch finite. Rows are coupled, so these are batch-level losses with
-the reductions of :mod:`losslab.functional._batch_level`.
+classes absent from the batch finite. With ``smooth = 0`` a zero denominator (G-mean and
+balanced accuracy of a class absent from the batch, or of the only class present) has a zero
+numerator too; that class's metric is then its smooth → 0+ limit, 0 (loss 1, gradient 0).
+Rows are coupled, so these are batch-level losses with the reductions of
+:mod:`losslab.functional._batch_level`.
 
 Binary problems: :func:`binary_anyloss` takes one logit per sample; it is the class-1 term of
 the two-class softmax on (0, x), since softmax((0, x))_1 = sigmoid(x).
@@ -88,23 +91,32 @@ def _metric(name: str, smooth: float, beta: float, gmean_sqrt: bool) -> Metric:
     """f(TP, FN, FP, TN, n1, n0) per class, as in the official code."""
     s = smooth
 
+    def div(num: Tensor, den: Tensor) -> Tensor:
+        if s > 0.0:
+            return num / den
+        # smooth = 0: a zero denominator (class absent from the batch, or the only class
+        # present) has a numerator that is 0 too; use the smooth -> 0+ limit, 0, with a zero
+        # (not NaN) gradient.
+        ok = den > 0
+        return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), 0.0)
+
     def acc(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
-        return (tp + tn) / (n1 + n0 + s)
+        return div(tp + tn, n1 + n0 + s)
 
     def fbeta(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
         b2 = beta * beta
         # (1+b²)TP / ((1+b²)TP + b²FN + FP) written as the official (1+b²)TP / (b² n1 + Σŷ).
-        return (1.0 + b2) * tp / (b2 * n1 + tp + fp + s)
+        return div((1.0 + b2) * tp, b2 * n1 + tp + fp + s)
 
     def gmean(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
         if gmean_sqrt:
-            sens_spec = (tp / (n1 + s)) * (tn / (n0 + s))
+            sens_spec = div(tp, n1 + s) * div(tn, n0 + s)
             # The clamp keeps the sqrt's slope finite when a class has no soft true positives.
             return torch.sqrt(sens_spec.clamp_min(1e-30))
-        return tp * tn / (n1 * n0 + s)
+        return div(tp * tn, n1 * n0 + s)
 
     def bacc(tp: Tensor, fn: Tensor, fp: Tensor, tn: Tensor, n1: Tensor, n0: Tensor) -> Tensor:
-        return (n0 * tp + n1 * tn) / (2.0 * n1 * n0 + s)
+        return div(n0 * tp + n1 * tn, 2.0 * n1 * n0 + s)
 
     return {"acc": acc, "fbeta": fbeta, "gmean": gmean, "bacc": bacc}[name]
 

@@ -29,9 +29,9 @@ from .blocks import (
     block_logits,
     block_loss,
     gradient_inplace,
-    softmax_inplace_lse,
     probabilities_inplace,
     recompute_lse,
+    softmax_inplace_lse,
 )
 from .filtering import active_columns
 
