@@ -115,6 +115,13 @@ def append_csv(name: str, rows: list[dict[str, Any]]) -> Path:
     path = RESULTS / f"{name}.csv"
     info = machine()
     fields = [*info.keys(), "when", *rows[0].keys()] if rows else list(info)
+    k = 1
+    while path.exists():  # a file whose header differs gets a sibling: columns never shift
+        with path.open(newline="") as f:
+            if next(csv.reader(f), None) == fields:
+                break
+        k += 1
+        path = RESULTS / f"{name}_v{k}.csv"
     new = not path.exists()
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

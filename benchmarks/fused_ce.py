@@ -14,12 +14,15 @@ inputs and gradients, see _harness.py):
     .venv/bin/python benchmarks/fused_ce.py            # the three issue shapes, fp32 + bf16
     .venv/bin/python benchmarks/fused_ce.py --quick    # one small shape
     .venv/bin/python benchmarks/fused_ce.py --lm       # only the filtered path on a trained LM
+    .venv/bin/python benchmarks/fused_ce.py --threads 1 --shapes 4096x512x32768 --rounds 3 \
+        --methods floor,losslab --no-lm                # interleaved rounds, medians
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -112,6 +115,11 @@ def main() -> None:
     p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--budget", type=float, default=420.0, help="seconds for the main table")
+    p.add_argument("--shapes", default="",
+                   help="comma-separated NxDxV shapes instead of the issue's three")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every method this many times, interleaved (method order repeats "
+                        "round by round, so load drifts hit all methods alike); medians")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads per worker (0: torch's default); 1 is far less noisy on "
                         "a shared machine, where a descheduled OpenMP thread stalls every op")
@@ -136,25 +144,35 @@ def main() -> None:
         run_lm_benchmark(__file__, args.lm_seconds)
         return
     shapes = QUICK if args.quick else SHAPES
+    if args.shapes:
+        shapes = [tuple(int(x) for x in sh.split("x")) for sh in args.shapes.split(",")]
     t_start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     print(H.machine())
     for n, d, v in shapes:
         for dt in args.dtypes.split(","):
             floor = floor_cpu = None
-            for m in args.methods.split(","):
-                left = args.budget - (time.perf_counter() - t_start)
-                if left < 20:
-                    res: dict[str, Any] = {"error": "skipped: benchmark time budget spent"}
+            methods = args.methods.split(",")
+            runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+            for _ in range(max(args.rounds, 1)):
+                for m in methods:
+                    left = args.budget - (time.perf_counter() - t_start)
+                    if left < 20:
+                        res: dict[str, Any] = {"error": "skipped: benchmark time budget spent"}
+                    else:
+                        # Warm up only where it matters (compilation) or where it is cheap.
+                        warm = 1 if (m == "cce" or (n, d, v) == shapes[0]) else 0
+                        res = H.run_worker(__file__, [m, str(n), str(d), str(v), dt, str(warm)],
+                                           timeout=min(left, 300))
+                    runs[m].append(res)
+            for m in methods:
+                ok = [r for r in runs[m] if "error" not in r]
+                row: dict[str, Any] = {"shape": f"{n}x{d}x{v}", "dtype": dt, "method": m}
+                if not ok:
+                    row["note"] = runs[m][0]["error"]
                 else:
-                    # Warm up only where it matters (compilation) or where it is cheap.
-                    warm = 1 if (m == "cce" or (n, d, v) == shapes[0]) else 0
-                    res = H.run_worker(__file__, [m, str(n), str(d), str(v), dt, str(warm)],
-                                       timeout=min(left, 300))
-                row = {"shape": f"{n}x{d}x{v}", "dtype": dt, "method": m}
-                if "error" in res:
-                    row["note"] = res["error"]
-                else:
+                    res = {k: statistics.median(r[k] for r in ok)
+                           for k in ("seconds", "cpu_seconds", "extra_mib")}
                     row["seconds"] = f"{res['seconds']:.3f}"
                     row["cpu_s"] = f"{res['cpu_seconds']:.3f}"
                     row["extra_MiB"] = f"{res['extra_mib']:.1f}"
@@ -163,9 +181,10 @@ def main() -> None:
                     if floor:
                         row["x_floor"] = f"{res['seconds'] / floor:.2f}"
                         row["x_floor_cpu"] = f"{res['cpu_seconds'] / floor_cpu:.2f}"
+                row["runs"] = len(ok)
                 rows.append(row)
                 print(row, flush=True)
-    H.print_table(rows, ["shape", "dtype", "method", "seconds", "x_floor", "cpu_s",
+    H.print_table(rows, ["shape", "dtype", "method", "runs", "seconds", "x_floor", "cpu_s",
                          "x_floor_cpu", "extra_MiB", "note"])
     print("csv:", H.append_csv("fused_ce", rows))
     if not args.no_lm:

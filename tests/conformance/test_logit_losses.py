@@ -308,3 +308,29 @@ def test_some_invalid_hyperparameter_is_declared(info):
     if not info.defaults:
         pytest.skip(f"{info.name} has no hyperparameters")
     assert info.invalid_hyperparameters, f"{info.name}: declare invalid_hyperparameters"
+
+
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
+def test_second_derivatives_are_right_or_refused(info):
+    """Hessian-vector products through a loss (create_graph=True) either equal a finite
+    difference of gradients or raise NotImplementedError; they are never silently wrong."""
+    x, t = batch(n=5, scale=1.0)
+    extras = make_extras(info.extra_inputs, x, t)
+    v = torch.randn(x.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+
+    def grad_at(inp, create_graph=False):
+        inp = inp if inp.requires_grad else inp.clone().requires_grad_()
+        (g,) = torch.autograd.grad(info.function(inp, t, **extras), inp, create_graph=create_graph)
+        return g
+
+    x1 = x.clone().requires_grad_()
+    try:
+        g = grad_at(x1, create_graph=True)
+    except NotImplementedError as err:
+        assert "first-order" in str(err)
+        return
+    (hvp,) = torch.autograd.grad((g * v).sum(), x1, allow_unused=True)
+    hvp = torch.zeros_like(x) if hvp is None else hvp
+    eps = 1e-6
+    finite_difference = (grad_at(x + eps * v) - grad_at(x - eps * v)) / (2 * eps)
+    torch.testing.assert_close(hvp, finite_difference, atol=1e-5, rtol=1e-4)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._core.autograd import first_order_only
 from ._softmax_ops import rowdot
 
 
@@ -77,6 +78,7 @@ class _PlackettLuce(torch.autograd.Function):
         return value, bad
 
     @staticmethod
+    @first_order_only
     @once_differentiable
     def backward(
         ctx: Any, g: Tensor, _: Tensor | None

@@ -29,6 +29,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._core.autograd import first_order_only
+
 
 def softmax_lse(x: Tensor) -> tuple[Tensor, Tensor]:
     """(softmax(x), logsumexp(x)) along dim 1 of a (K, C) tensor, from one softmax pass."""
@@ -71,6 +73,7 @@ class _SoftmaxObjective(torch.autograd.Function):
         return value
 
     @staticmethod
+    @first_order_only
     @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None, None]:
         p, q, a, sq, va = ctx.saved_tensors
@@ -126,6 +129,7 @@ class _SoftmaxKL(torch.autograd.Function):
         return dot - lse_x + lse_w
 
     @staticmethod
+    @first_order_only
     @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor, None]:
         p, pv, d, dot = ctx.saved_tensors
@@ -163,6 +167,7 @@ class _SelfAdjustedEntropy(torch.autograd.Function):
         return v
 
     @staticmethod
+    @first_order_only
     @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
         p, r, v, pu = ctx.saved_tensors
@@ -191,6 +196,7 @@ class _SparseSoftCE(torch.autograd.Function):
         return lse * sw - (z.gather(1, idx) * w).sum(1)
 
     @staticmethod
+    @first_order_only
     @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
         p, idx, w, sw = ctx.saved_tensors

@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._core.autograd import first_order_only
+
 
 def _add_target_column(grad: Tensor, y: Tensor, values: Tensor) -> Tensor:
     return grad.scatter_add_(1, y.unsqueeze(1), values.unsqueeze(1))
@@ -60,6 +62,7 @@ class _RationalSum(torch.autograd.Function):
         return e.sum(1), p.gather(1, y.unsqueeze(1)).squeeze(1), dominant
 
     @staticmethod
+    @first_order_only
     @once_differentiable
     def backward(
         ctx: Any, g_sum: Tensor, g_py: Tensor, _: Tensor | None
@@ -110,6 +113,7 @@ class _ColumnStats(torch.autograd.Function):
         return u.sum(0), p.gather(1, y.unsqueeze(1)).squeeze(1)
 
     @staticmethod
+    @first_order_only
     @once_differentiable
     def backward(
         ctx: Any, g_col: Tensor, g_py: Tensor

@@ -17,6 +17,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .._core.autograd import first_order_only
 
 
 def _side(z: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -44,6 +47,8 @@ class MultiSimilarityRows(torch.autograd.Function):
         return pos_loss / alpha + neg_loss / beta
 
     @staticmethod
+    @first_order_only
+    @once_differentiable  # hand-written first-order backward: double backward raises
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         (grad_sim,) = ctx.saved_tensors
         return grad_sim * grads[0].unsqueeze(1), None, None, None, None, None

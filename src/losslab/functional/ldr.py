@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
+from .._core.autograd import first_order_only
 from .._core.logit_loss import logit_loss
 from .._core.validation import (
     check_choice,
@@ -24,7 +26,7 @@ from .._core.validation import (
     check_tensor,
     flatten_logits,
 )
-from .softmax import check_float32_number
+from .softmax import check_float32_number, row_blocks
 
 NORMALIZATIONS = ("none", "softplus_mean", "l1_mean")
 
@@ -32,8 +34,6 @@ NORMALIZATIONS = ("none", "softplus_mean", "l1_mean")
 _LOG_SOFTPLUS_LINEAR_BELOW = -40.0
 # Smoothing the official ALDR code adds to π̂ before the KL (keeps log π̂ finite).
 _ALDR_PI_SMOOTHING = 1e-5
-# Elements per block of the ALDR λ step (8 MB in float32).
-_BLOCK_ELEMENTS = 1 << 21
 
 
 def _log_softplus(z: Tensor) -> Tensor:
@@ -75,7 +75,7 @@ class _LDRRows(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, z: Tensor, y: Tensor, margin: float, lam: Tensor | float
     ) -> Tensor:
         idx = y.unsqueeze(1)
@@ -91,7 +91,9 @@ class _LDRRows(torch.autograd.Function):
         return lam * (m.squeeze(1) + torch.log1p(mean_e))
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    @first_order_only
+    @once_differentiable  # hand-written first-order backward: double backward raises
+    def backward(
         ctx: Any, g: Tensor
     ) -> tuple[Tensor, None, None, None]:
         e, idx, mean_e = ctx.saved_tensors
@@ -106,7 +108,7 @@ def _ldr_rows(z: Tensor, y: Tensor, margin: float, lam: Tensor | float) -> Tenso
     """LDR-KL per row (see :class:`_LDRRows`); λ scalar or (K,), treated as a constant."""
     if isinstance(lam, Tensor):
         lam = lam.detach()
-    return _LDRRows.apply(z, y, margin, lam)  # type: ignore[no-any-return]
+    return _LDRRows.apply(z, y, margin, lam)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def _check_ldr_kl(*, lam: float, margin: float, normalize: str) -> None:
@@ -203,9 +205,7 @@ def _kl_to_uniform(z: Tensor, lam_prev: Tensor) -> Tensor:
     """
     num_classes = z.shape[1]
     kl = z.new_empty(z.shape[0])
-    step = max(1, _BLOCK_ELEMENTS // num_classes)
-    for start in range(0, z.shape[0], step):
-        rows = slice(start, start + step)
+    for rows in row_blocks(z):
         pi = torch.softmax(z[rows] / lam_prev[rows].unsqueeze(1), dim=1) + _ALDR_PI_SMOOTHING
         pi.div_(pi.sum(dim=1, keepdim=True))
         kl[rows] = torch.mul(pi, num_classes).log_().mul_(pi).sum(dim=1)

@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
+from .._core.autograd import first_order_only
 from .._core.logit_loss import logit_loss
 from .._core.validation import check_number
 
@@ -135,6 +137,21 @@ def cross_entropy(
 
 # --- shared fast paths: row statistics of log_softmax with a hand-written backward ----------
 
+# Elements per block of row-blocked temporaries (8 MB in float32).
+_BLOCK_ELEMENTS = 1 << 21
+
+
+def row_blocks(x: Tensor) -> list[slice]:
+    """Slices of about 2M elements over the rows of a (K, C) tensor.
+
+    Temporaries that only feed a row reduction are computed block by block: a fresh (K, C)
+    allocation costs more in page faults than the arithmetic on it, while blocks of a few MB
+    are reused by the allocator.
+    """
+    step = max(1, _BLOCK_ELEMENTS // max(1, x.shape[1]))
+    return [slice(start, start + step) for start in range(0, x.shape[0], step)]
+
+
 class _SoftmaxRowStats(torch.autograd.Function):
     """Per-row ``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of ``log p = log_softmax(z)``.
 
@@ -146,7 +163,7 @@ class _SoftmaxRowStats(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, z: Tensor, y: Tensor, want_sum: bool, q: float | None
     ) -> tuple[Tensor, Tensor, Tensor]:
         ctx.set_materialize_grads(False)
@@ -155,16 +172,18 @@ class _SoftmaxRowStats(torch.autograd.Function):
         log_p_y = log_p.gather(1, idx).squeeze(1)
         sum_log = log_p.sum(dim=1) if want_sum else torch.zeros_like(log_p_y)
         # Σ (1 - p_k^q) summed directly (not C - Σ p^q, which cancels for small q).
-        gap_sum = (
-            log_p.mul(q).expm1_().sum(dim=1).neg_() if q is not None
-            else torch.zeros_like(log_p_y)
-        )
+        gap_sum = torch.zeros_like(log_p_y)
+        if q is not None:
+            for rows in row_blocks(log_p):
+                gap_sum[rows] = log_p[rows].mul(q).expm1_().sum(dim=1).neg_()
         ctx.save_for_backward(log_p, idx)
         ctx.q = q
         return log_p_y, sum_log, gap_sum
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    @first_order_only
+    @once_differentiable  # hand-written first-order backward: double backward raises
+    def backward(
         ctx: Any, g_y: Tensor | None, g_sum: Tensor | None, g_gap: Tensor | None
     ) -> tuple[Tensor | None, None, None, None]:
         log_p, idx = ctx.saved_tensors
@@ -177,16 +196,18 @@ class _SoftmaxRowStats(torch.autograd.Function):
             coef = coef - g_y
         if g_sum is not None:
             coef = coef - num_classes * g_sum
-        power: Tensor | None = None
-        if g_gap is not None:
+        if g_gap is None:
+            grad = torch.exp(log_p).mul_(coef.unsqueeze(1))
+        else:
             q = float(ctx.q)
-            power = log_p.mul(q).exp_()
-            coef = coef + q * power.sum(dim=1) * g_gap
-        grad = torch.exp(log_p).mul_(coef.unsqueeze(1))
+            grad = torch.empty_like(log_p)
+            for rows in row_blocks(log_p):
+                power = log_p[rows].mul(q).exp_()
+                c = coef[rows] + q * power.sum(dim=1) * g_gap[rows]
+                block = torch.exp(log_p[rows], out=grad[rows]).mul_(c.unsqueeze(1))
+                block.addcmul_(power, (-q * g_gap[rows]).unsqueeze(1))
         if g_sum is not None:
             grad.add_(g_sum.unsqueeze(1))
-        if power is not None and g_gap is not None:
-            grad.addcmul_(power, (-float(ctx.q) * g_gap).unsqueeze(1))
         if g_y is not None:
             grad.scatter_add_(1, idx, g_y.unsqueeze(1))
         return grad, None, None, None
@@ -194,7 +215,10 @@ class _SoftmaxRowStats(torch.autograd.Function):
 
 def target_log_prob(z: Tensor, y: Tensor) -> Tensor:
     """log p_y of (K, C) logits, with the fused backward ``g·(e_y - p)``."""
-    return _SoftmaxRowStats.apply(z, y, False, None)[0]  # type: ignore[no-any-return]
+    out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
+        z, y, False, None
+    )
+    return out[0]
 
 
 def softmax_row_stats(
@@ -202,7 +226,9 @@ def softmax_row_stats(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of (K, C) logits, each (K,); the last two
     are zeros unless ``want_sum`` / ``q`` are given."""
-    out = _SoftmaxRowStats.apply(z, y, want_sum, q)
+    out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
+        z, y, want_sum, q
+    )
     return out[0], out[1], out[2]
 
 
@@ -303,7 +329,7 @@ class _StandardisedTarget(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, z: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, z: Tensor, y: Tensor) -> Tensor:
         # amax and amin separately: aminmax over a dim is several times slower on CPU.
         s = torch.maximum(z.amax(dim=1, keepdim=True), -z.amin(dim=1, keepdim=True))
         s = torch.where(s > 0, s, torch.ones_like(s))
@@ -323,7 +349,9 @@ class _StandardisedTarget(torch.autograd.Function):
         return z_hat
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    @first_order_only
+    @once_differentiable  # hand-written first-order backward: double backward raises
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
         u, idx, s, m, sigma, spread, z_hat = ctx.saved_tensors
         num_classes = u.shape[1]
         # g/σ_z with σ_z = σ·m·s, divided in steps so extreme scales do not overflow early.
@@ -336,7 +364,7 @@ class _StandardisedTarget(torch.autograd.Function):
 
 def _standardised_target(z: Tensor, y: Tensor) -> Tensor:
     """ẑ_y = (z_y - μ)/σ of (K, C) logits (see :class:`_StandardisedTarget`)."""
-    return _StandardisedTarget.apply(z, y)  # type: ignore[no-any-return]
+    return _StandardisedTarget.apply(z, y)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def spherical_z_loss(
