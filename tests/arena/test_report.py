@@ -5,6 +5,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from losslab.arena.presets import PRESETS
+from losslab.arena.store import RunStore
 from losslab.cli import main
 
 TINY_FLAGS = ["--num-samples", "400", "--epochs", "2", "--width", "8", "--quiet"]
@@ -36,6 +38,11 @@ def test_report_is_self_contained_with_plots_ranking_and_verdict(tmp_path, capsy
     argv = ["arena", "--losses", "ce", "gce", "sce", "--seeds", "2", "--noise-rates", "0.2,0.4",
             "--out", str(out), *TINY_FLAGS]
     assert main(argv) == 0
+    # Tiny flags override the minimal preset's settings, so its claim is not recorded ...
+    with RunStore(out) as store:
+        assert store.get_meta("presets", {}) == {}
+        # ... record it unbound (any setting) to render the claim section.
+        store.set_meta("presets", {"minimal": [c.to_dict() for c in PRESETS["minimal"].claims]})
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     parser = _Collector()
@@ -52,6 +59,7 @@ def test_report_is_self_contained_with_plots_ranking_and_verdict(tmp_path, capsy
     assert len(list((out / "figures").glob("*.png"))) == 6  # earlier figures are replaced
     assert "Noise 40%: ranking by clean-test accuracy" in page
     assert "direction reproduced for" in page  # the minimal preset's claim is evaluated
+    assert PRESETS["minimal"].description in page
     assert "No runs for: focal" not in page  # focal is not a challenger of the claim
     assert "No runs for: nce+rce, aldr-kl" in page
 

@@ -35,3 +35,30 @@ def test_execute_skips_finished_and_duplicate_configs(tmp_path, tiny):
         assert (ran, skipped) == (1, 3)  # one finished earlier, two duplicates
         assert len(store.runs()) == 2
         assert [c.seed for c in seen] == [1]
+
+
+def test_code_version_hashes_training_path_and_loss_helpers():
+    from losslab._core.registry import loss_info
+    from losslab.arena.version import TRAINING_MODULES, code_version, module_closure
+
+    training = module_closure(TRAINING_MODULES)
+    assert "losslab.arena.train" in training and "losslab.fused.chunked" in training
+    assert not {"losslab.arena.report", "losslab.arena.plots", "losslab.arena.cli"} & set(training)
+    info = loss_info("gce")
+    helpers = module_closure((info.function.__module__,))
+    assert {"losslab.functional.robust", "losslab._core.logit_loss"} <= set(helpers)
+    assert "losslab.functional.overlap" not in helpers  # another family's edits do not count
+    assert code_version("gce") != code_version("ce")
+
+
+def test_result_from_a_worker_with_other_code_is_not_stored(tmp_path, tiny, monkeypatch):
+    import pytest
+
+    import losslab.arena.executors as executors
+
+    monkeypatch.setattr(executors, "code_version", lambda name: "edited-sources")
+    configs = check_sweep(Sweep(losses=(LossSpec("ce"),), seeds=(0,), base=dict(tiny)))
+    with RunStore(tmp_path) as store:
+        with pytest.raises(RuntimeError, match="1 result.*not stored"):
+            execute(configs, store, progress=False)
+        assert store.runs() == []

@@ -61,3 +61,29 @@ def test_run_checks_its_config_first(tiny_config):
 
     with pytest.raises(ValueError, match="needs a held-out split"):
         run(tiny_config("ce", calibration="temperature"))
+
+
+def test_shared_fit_loop_schedules_records_and_stops_on_divergence():
+    import torch
+
+    from losslab.arena.config import LossSpec, RunConfig
+    from losslab.arena.fit import fit
+    from losslab.arena.metrics import Evaluation
+
+    model = torch.nn.Linear(1, 1)
+    config = RunConfig(loss=LossSpec("ce"), epochs=3, lr=0.1)
+    losses = iter([1.0, 3.0, 2.0, 2.0, 0.5, float("nan")])
+    seen = []
+
+    def batches():
+        for _ in range(2):
+            value = next(losses)
+            seen.append(value)
+            yield model.weight.sum() * 0 + value, 1, 4
+
+    ev = Evaluation(0.5, 0.1, 0.0, 0.0, {})
+    curves, diverged = fit(model, config, 2, batches, lambda: ev)
+    assert diverged and len(seen) == 6
+    # Two finished epochs: mean batch loss weighted by batch size, then the NaN stops epoch 3.
+    assert curves == {"train_loss": [2.0, 2.0], "train_acc": [0.25, 0.25],
+                      "test_acc": [0.5, 0.5], "test_ece": [0.1, 0.1]}

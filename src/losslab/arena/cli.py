@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from .config import run_key
-from .presets import PRESETS, get_preset
+from .config import RunConfig, run_key
+from .presets import PRESETS, Claim, Preset, get_preset
 from .settings import executor_settings, load_toml, to_sweep
 from .store import RunStore
-from .summary import aggregate, format_table
+from .summary import aggregate, config_settings, format_table
 from .sweep import check_sweep, execute
 
 
@@ -72,11 +75,36 @@ def merged_settings(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return preset.name, settings
 
 
+def probe_out(out: str) -> None:
+    """Fail before training, naming ``--out``, when results could not be stored there."""
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"arena: --out {out!r} is not a writable directory ({err.strerror or err})"
+        ) from err
+
+
+def claims_to_record(preset: Preset, configs: Sequence[RunConfig]) -> tuple[Claim, ...]:
+    """The preset's claims bound to its settings and rates, or none when this sweep does not
+    run in exactly those (``--dataset``, ``--epochs``, ``--noise-rates``, ... overridden), so
+    a claim is never recorded for runs it is not about. Seeds, losses and workers may vary."""
+    labels, rates = preset.scope()
+    mine = config_settings(configs), {c.noise_rate for c in configs}
+    if mine != (set(labels), set(rates)):
+        return ()
+    return preset.bound_claims()
+
+
 def run(args: argparse.Namespace) -> int:
     preset_name, settings = merged_settings(args)
     sweep, workers = to_sweep(settings)
     executor, ray_address = executor_settings(settings)  # a missing ray fails here
     configs = check_sweep(sweep)  # every key and every loss is checked before training
+    probe_out(args.out)
     cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
     heads = f"{len(sweep.heads)} heads x " if len(sweep.heads) > 1 else ""
     where = "on Ray" if executor == "ray" else f"{workers} worker{'s' if workers > 1 else ''}"
@@ -86,10 +114,15 @@ def run(args: argparse.Namespace) -> int:
         f"{args.out}/runs.db",
         file=sys.stderr,
     )
+    claims = claims_to_record(get_preset(preset_name), configs)
+    if get_preset(preset_name).claims and not claims:
+        print(f"arena: preset {preset_name!r} settings were overridden; its claim is not "
+              f"recorded for the report", file=sys.stderr)
     with RunStore(args.out) as store:
-        presets = store.get_meta("presets", {})
-        presets[preset_name] = [c.to_dict() for c in get_preset(preset_name).claims]
-        store.set_meta("presets", presets)
+        if claims:
+            presets = store.get_meta("presets", {})
+            presets[preset_name] = [c.to_dict() for c in claims]
+            store.set_meta("presets", presets)
         ran, skipped = execute(
             configs, store, workers=workers, progress=not args.quiet, executor=executor,
             ray_address=ray_address,

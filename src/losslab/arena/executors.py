@@ -18,6 +18,7 @@ from typing import Any
 
 from .config import RunConfig
 from .train import run
+from .version import code_version
 
 EXECUTORS = ("process", "ray")
 
@@ -39,8 +40,9 @@ def check_executor(name: object) -> str:
 
 
 def run_one(config: RunConfig) -> dict[str, Any]:
-    """One run, as the plain dict the store keeps (picklable for any executor)."""
-    return run(config).to_dict()
+    """One run, as the plain dict the store keeps (picklable for any executor), with the code
+    version of the process that ran it: the driver stores it only if that matches the key's."""
+    return {**run(config).to_dict(), "code_version": code_version(config.loss.name)}
 
 
 def run_serial(todo: list[tuple[str, RunConfig]], finish: Finish) -> None:

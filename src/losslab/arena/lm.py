@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from .._core.registry import loss_info
 from .config import RunConfig, build_loss
+from .fit import Batch, fit
 from .metrics import evaluate
 from .result import RunResult
 
@@ -117,19 +118,9 @@ def run_lm(config: RunConfig) -> RunResult:
                          f"the language-model setting does not supply")
     fused = spec.name == "ce" and set(spec.hp) <= _FUSABLE
     step_loss = _fused_step(model, spec.hp) if fused else _module_step(model, build_loss(spec, 1))
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(config.num_samples / config.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
-    )
     gen = torch.Generator().manual_seed(config.seed)
-    curves: dict[str, list[float]] = {
-        "train_loss": [], "train_acc": [], "test_acc": [], "test_ece": []
-    }
-    diverged = False
-    for _ in range(config.epochs):
-        model.train()
-        total, hits, count = 0.0, 0, 0
+
+    def batches() -> Iterator[Batch]:
         for _ in range(steps_per_epoch):
             starts = torch.randint(0, len(train_ids) - CONTEXT - 1, (config.batch_size,),
                                    generator=gen)
@@ -137,23 +128,13 @@ def run_lm(config: RunConfig) -> RunResult:
             h = model.hidden(x).reshape(-1, model.head.in_features)
             target = y.reshape(-1)
             loss, pred = step_loss(h, target)
-            if not torch.isfinite(loss):
-                diverged = True
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(target)
-            hits += int((pred == target).sum())
-            count += len(target)
-        if diverged:
-            break
-        ev = evaluate(_predict(model, x_eval), y_eval.reshape(-1))
-        curves["train_loss"].append(total / count)
-        curves["train_acc"].append(hits / count)
-        curves["test_acc"].append(ev.accuracy)
-        curves["test_ece"].append(ev.ece)
+            yield loss, int((pred == target).sum()), len(target)
+
+    steps_per_epoch = math.ceil(config.num_samples / config.batch_size)
+    curves, diverged = fit(
+        model, config, steps_per_epoch, batches,
+        lambda: evaluate(_predict(model, x_eval), y_eval.reshape(-1)),
+    )
 
     ev = evaluate(_predict(model, x_eval), y_eval.reshape(-1))
     metrics = {
@@ -180,7 +161,7 @@ StepLoss = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
 def _fused_step(model: TransformerLM, hp: dict[str, Any]) -> StepLoss:
-    from .. import linear_cross_entropy
+    from ..fused import linear_cross_entropy
 
     def step(h: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         out = linear_cross_entropy(h, model.head.weight, target, bias=model.head.bias, **hp)

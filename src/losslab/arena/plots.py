@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .store import StoredRun  # noqa: E402
-from .summary import Cell, setting_of  # noqa: E402
+from .summary import Cell, latest_runs, settings_of_runs  # noqa: E402
 
 _LABELS = {
     "test_acc": "clean-test accuracy",
@@ -140,7 +140,7 @@ def training_curves(groups: Mapping[str, Sequence[StoredRun]], title: str) -> by
 def group_runs(runs: Sequence[StoredRun], setting: str, rate: float) -> dict[str, list[StoredRun]]:
     """Runs of one (setting, noise rate), by loss label in first-seen order."""
     out: dict[str, list[StoredRun]] = {}
-    for r in runs:
-        if setting_of(r.config) == setting and math.isclose(r.config.noise_rate, rate):
+    for s, r in settings_of_runs(latest_runs(runs)[0]):
+        if s == setting and math.isclose(r.config.noise_rate, rate):
             out.setdefault(r.config.label, []).append(r)
     return out

@@ -6,7 +6,7 @@ A preset is a settings mapping (see :mod:`losslab.arena.settings`) plus :class:`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -23,6 +23,8 @@ class Claim:
     higher_is_better: bool = True
     noise_rates: tuple[float, ...] | None = None
     margin: float = 0.0
+    # The setting labels (see summary.setting_of) the claim is about; None: every setting.
+    settings: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,11 +35,13 @@ class Claim:
             "higher_is_better": self.higher_is_better,
             "noise_rates": None if self.noise_rates is None else list(self.noise_rates),
             "margin": self.margin,
+            "settings": None if self.settings is None else list(self.settings),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Claim:
         rates = d.get("noise_rates")
+        settings = d.get("settings")
         return cls(
             text=d["text"],
             metric=d["metric"],
@@ -46,6 +50,7 @@ class Claim:
             higher_is_better=bool(d.get("higher_is_better", True)),
             noise_rates=None if rates is None else tuple(rates),
             margin=float(d.get("margin", 0.0)),
+            settings=None if settings is None else tuple(settings),
         )
 
 
@@ -55,6 +60,25 @@ class Preset:
     description: str
     settings: dict[str, Any]
     claims: tuple[Claim, ...] = ()
+
+    def scope(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The setting labels (see :func:`losslab.arena.summary.setting_of`) and noise rates
+        this preset's own sweep runs in."""
+        from .settings import to_sweep
+        from .summary import config_settings
+        from .sweep import check_sweep
+
+        configs = check_sweep(to_sweep(dict(self.settings))[0])
+        return tuple(sorted(config_settings(configs))), tuple(
+            sorted({c.noise_rate for c in configs}))
+
+    def bound_claims(self) -> tuple[Claim, ...]:
+        """The claims tied to this preset's own settings and noise rates, so a report never
+        judges a claim on runs of another dataset, noise kind, size or rate."""
+        labels, rates = self.scope()
+        return tuple(
+            replace(c, settings=labels, noise_rates=c.noise_rates or rates) for c in self.claims
+        )
 
 
 _ROBUST = ("gce", "sce", "nce+rce", "aldr-kl")

@@ -15,11 +15,11 @@ import re
 import time
 from pathlib import Path
 
-from .analysis import ALPHA, ClaimVerdict, check_claim, rank
+from .analysis import ALPHA, MIN_SEEDS_TO_SEPARATE, ClaimVerdict, check_claim, rank
 from .plots import group_runs, metric_vs_noise, reliability_grid, training_curves
-from .presets import Claim
+from .presets import PRESETS, Claim
 from .store import DB_NAME, RunStore, StoredRun
-from .summary import Cell, aggregate
+from .summary import Cell, aggregate, latest_runs
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -90,7 +90,9 @@ def _claims_section(page: _Page, presets: dict[str, list[dict[str, object]]],
             claim = Claim.from_dict(raw)
             v = check_claim(claim, cells)
             verdicts.append(v)
-            page.add(f"<h3>Preset <code>{_e(name)}</code></h3><p>{_e(claim.text)}</p>")
+            preset = PRESETS.get(name)
+            about = f'<p class="note">{_e(preset.description)}</p>' if preset else ""
+            page.add(f"<h3>Preset <code>{_e(name)}</code></h3>{about}<p>{_e(claim.text)}</p>")
             page.add(f"<p><b>Verdict:</b> {_e(v.verdict)} (metric <code>{_e(claim.metric)}"
                      f"</code>, baseline <code>{_e(claim.baseline)}</code>).</p>")
             if v.missing:
@@ -115,8 +117,15 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
                      runs: list[StoredRun]) -> None:
     page.add(f"<h2>{_e(setting)}</h2>")
     seeds = sorted({s for c in cells for s in c.seeds})
+    few = ""
+    if len(seeds) < MIN_SEEDS_TO_SEPARATE:
+        width = ("there are no intervals" if len(seeds) < 2 else
+                 "the intervals are very wide (one degree of freedom: t = 12.7)")
+        few = (f" With {len(seeds)} seed{'s' if len(seeds) != 1 else ''} {width} and no loss "
+               f"is marked worse than the best; run at least {MIN_SEEDS_TO_SEPARATE} seeds to "
+               f"separate losses.")
     page.add(f'<p class="note">Seeds: {_e(", ".join(map(str, seeds)))}. Intervals are 95% t '
-             f"intervals of the mean over seeds.</p>")
+             f"intervals of the mean over seeds.{_e(few)}</p>")
     rows = [[f"{c.noise_rate:.0%}", f"<code>{_e(c.loss)}</code>", str(len(c.seeds)),
              _pm(c, "test_acc", 100, 1), _pm(c, "test_ece"), _pm(c, "test_nll"),
              _pm(c, "test_macro_f1", 100, 1), _pm(c, "test_coverage16"),
@@ -139,6 +148,9 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
             elif math.isnan(r.p_value):
                 mark = ("not distinguishable (no test: fewer than 2 shared seeds or "
                         "constant differences)")
+            elif r.shared_seeds < MIN_SEEDS_TO_SEPARATE:
+                mark = (f"not separated: only {r.shared_seeds} shared seeds, "
+                        f"{MIN_SEEDS_TO_SEPARATE} needed (paired p = {r.p_value:.3f})")
             else:
                 mark = ("not distinguishable from the best" if r.tied_with_best
                         else "worse than the best")
@@ -170,6 +182,7 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
         presets = store.get_meta("presets", {})
     if not runs:
         raise ValueError(f"write_report: {str(directory / DB_NAME)!r} holds no finished runs")
+    runs, superseded = latest_runs(runs)
     cells = aggregate(runs)
     page = _Page(figures)
     page.add(f"<!doctype html><html><head><meta charset='utf-8'><title>losslab arena report"
@@ -179,6 +192,11 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
              f"</code>, written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
              f"Accuracy and calibration are measured on the clean test set after the last "
              f"epoch; noise is applied to training labels only.</p>")
+    if superseded:
+        page.add(f'<p class="note">{superseded} older row{"s" if superseded != 1 else ""} of '
+                 f"the same configurations (earlier code versions) "
+                 f"{'are' if superseded != 1 else 'is'} superseded by newer runs and not "
+                 f"shown.</p>")
     _claims_section(page, presets, cells)
     for setting in dict.fromkeys(c.setting for c in cells):
         _setting_section(page, setting, [c for c in cells if c.setting == setting], runs)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import LossSpec, RunConfig
-from .sweep import DEFAULT_LOSSES, Sweep
+from .presets import PRESETS
+from .sweep import Sweep
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,6 +58,17 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"arena: config file {str(p)!r} is not valid TOML ({err})") from err
     settings = data.get("sweep", data)
+    if "sweep" in data:
+        others = [k for k in data if k != "sweep"]
+        if others:
+            raise ValueError(
+                f"arena: config file {str(p)!r} has a [sweep] table and also the top-level "
+                f"key(s) {', '.join(map(repr, others))}, which would be ignored; move them "
+                f"into [sweep]"
+            )
+        if not isinstance(settings, dict):
+            raise ValueError(f"arena: config file {str(p)!r}: sweep must be a table, got "
+                             f"{settings!r}")
     check_keys(settings, repr(str(p)))
     return dict(settings)
 
@@ -125,7 +137,7 @@ def _rates(value: Any) -> tuple[float, ...]:
 def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     """Build the sweep and the worker count from merged settings."""
     check_keys(settings, "the settings")
-    losses = settings.get("losses", DEFAULT_LOSSES)
+    losses = settings.get("losses", PRESETS["minimal"].settings["losses"])
     if isinstance(losses, str):
         losses = [losses]
     specs = tuple(_loss_spec(e, i) for i, e in enumerate(losses))
@@ -149,7 +161,9 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
         heads=tuple(_head_entry(h, i) for i, h in enumerate(heads)),
         calibrations=tuple(calibrations),
         losses=specs,
-        noise_rates=_rates(settings.get("noise_rates", 0.4)),
+        # Clean labels have one rate; 0.4 is the default of the noisy kinds.
+        noise_rates=_rates(settings.get("noise_rates",
+                                        0.0 if settings.get("noise") == "none" else 0.4)),
         seeds=_seeds(settings.get("seeds", 2)),
         base=base,
     )

@@ -3,6 +3,8 @@ of each metric per (setting, noise rate, loss), and the text table ``losslab are
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +24,10 @@ class Cell:
     loss: str
     seeds: tuple[int, ...]
     values: dict[str, tuple[float, ...]]  # metric -> one value per seed, in ``seeds`` order
+
+    def __post_init__(self) -> None:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"Cell: seeds must be distinct, got {self.seeds!r} for {self.loss!r}")
 
     def mean(self, metric: str) -> float:
         v = self.values[metric]
@@ -44,17 +50,68 @@ class Cell:
         return t * self.std(metric) / math.sqrt(n)
 
 
-def setting_of(config: RunConfig) -> str:
-    """Everything but loss, noise rate and seed, as a short readable label."""
+# Fields that tell settings apart beyond dataset, model, noise, imbalance, holdout and epochs;
+# shown in the label only when they differ from the RunConfig default.
+_DETAIL_FIELDS = ("num_samples", "data_seed", "batch_size", "lr", "weight_decay", "width")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+
+
+def setting_of(config: RunConfig, noise: str | None = None) -> str:
+    """Everything but loss, head, calibration, noise rate and seed, as a readable label that
+    differs whenever one of those fields differs. ``noise`` overrides the noise kind (a clean
+    run is the rate-0 point of every noise kind, see :func:`settings_of_runs`)."""
     # Not the noise *rate*: rates are the x axis within one setting.
-    noise = "clean labels" if config.noise == "none" else f"{config.noise} noise"
-    parts = [config.dataset, config.model, noise]
+    kind = config.noise if noise is None else noise
+    parts = [config.dataset, config.model, "clean labels" if kind == "none" else f"{kind} noise"]
     if config.imbalance > 1:
         parts.append(f"long-tail {config.imbalance:g}:1")
     if config.holdout > 0:
-        parts.append(f"{config.holdout:.0%} held out")
+        parts.append(f"{config.holdout!r} held out")
     parts.append(f"{config.epochs} epochs")
+    parts += [f"{k}={getattr(config, k)!r}" for k in _DETAIL_FIELDS
+              if getattr(config, k) != _DEFAULTS[k]]
     return ", ".join(parts)
+
+
+def settings_of_runs(runs: Sequence[StoredRun]) -> list[tuple[str, StoredRun]]:
+    """(setting, run) pairs. A clean run (noise 'none', rate 0) joins every noisy setting with
+    otherwise equal fields as its 0% point, and forms a 'clean labels' setting only when there
+    is none."""
+    noisy: dict[str, list[str]] = {}
+    for r in runs:
+        if r.config.noise != "none":
+            kinds = noisy.setdefault(setting_of(r.config, "none"), [])
+            if r.config.noise not in kinds:
+                kinds.append(r.config.noise)
+    out = []
+    for r in runs:
+        if r.config.noise != "none":
+            out.append((setting_of(r.config), r))
+            continue
+        for kind in noisy.get(setting_of(r.config), ["none"]):
+            out.append((setting_of(r.config, kind), r))
+    return out
+
+
+def config_settings(configs: Sequence[RunConfig]) -> set[str]:
+    """The setting labels a set of configurations is reported under."""
+    return {s for s, _ in settings_of_runs([StoredRun("", c, {}) for c in configs])}
+
+
+def latest_runs(runs: Sequence[StoredRun]) -> tuple[list[StoredRun], int]:
+    """Keep, per configuration, only the newest row (``runs`` in insertion order); return the
+    kept runs in store order and how many older rows (earlier code versions) they
+    supersede. Equal configurations differ only in their key's code version."""
+    newest: dict[str, StoredRun] = {}
+    for r in runs:
+        cfg = json.dumps(r.config.to_dict(), sort_keys=True, default=repr)
+        newest[cfg] = r
+    kept = {id(r) for r in newest.values()}
+    order: list[StoredRun] = []
+    for r in runs:
+        if id(r) in kept:
+            order.append(r)
+    return order, len(runs) - len(order)
 
 
 METRICS = (
@@ -63,14 +120,17 @@ METRICS = (
 
 
 def aggregate(runs: Sequence[StoredRun]) -> list[Cell]:
-    """Group runs into cells, keeping first-seen order of settings, rates and losses."""
-    groups: dict[tuple[str, float, str], list[StoredRun]] = {}
-    for r in runs:
-        key = (setting_of(r.config), r.config.noise_rate, r.config.label)
-        groups.setdefault(key, []).append(r)
+    """Group runs into cells, keeping first-seen order of settings, rates and losses. Older
+    rows of a configuration are dropped (:func:`latest_runs`), and if one cell still meets a
+    seed twice the later row wins, so a cell never holds a seed twice."""
+    runs, _ = latest_runs(runs)
+    groups: dict[tuple[str, float, str], dict[int, StoredRun]] = {}
+    for setting, r in settings_of_runs(runs):
+        key = (setting, r.config.noise_rate, r.config.label)
+        groups.setdefault(key, {})[r.config.seed] = r
     cells = []
-    for (setting, rate, loss), members in groups.items():
-        members = sorted(members, key=lambda r: r.config.seed)
+    for (setting, rate, loss), by_seed in groups.items():
+        members = [by_seed[s] for s in sorted(by_seed)]
         values = {
             m: tuple(float(r.metrics.get(m, float("nan"))) for r in members) for m in METRICS
         }

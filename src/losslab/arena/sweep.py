@@ -9,14 +9,13 @@ arrives, so an interrupted sweep resumes where it stopped.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from .config import LossSpec, RunConfig, check_config, check_loss, code_version, run_key
+from .config import LossSpec, RunConfig, check_config, check_loss, run_key
 from .executors import check_executor, run_pool, run_ray, run_serial
 from .store import RunStore
-
-DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
+from .version import code_version
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Sweep:
             for rate in self.noise_rates:
                 for loss in self.losses:
                     for head in self.heads:
-                        fields = _head_fields({**self.base, **dict(head)})
+                        fields = {**self.base, **dict(head)}
                         for cal in self.calibrations:
                             out.append(
                                 RunConfig(
@@ -49,13 +48,6 @@ class Sweep:
                                 )
                             )
         return out
-
-
-def _head_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """A linear head ignores the harmonic options; dropping them keeps its run key unique."""
-    if fields.get("head", "linear") == "linear":
-        fields = {k: v for k, v in fields.items() if k not in ("head_distance", "head_n")}
-    return fields
 
 
 def check_sweep(sweep: Sweep) -> list[RunConfig]:
@@ -74,8 +66,8 @@ def check_sweep(sweep: Sweep) -> list[RunConfig]:
         raise ValueError(f"arena: unknown configuration key ({err})") from err
     for config in configs:
         check_config(config)
-    for loss in dict.fromkeys(sweep.losses):
-        check_loss(loss, configs[0].num_samples)
+    for loss, dataset, size in dict.fromkeys((c.loss, c.dataset, c.num_samples) for c in configs):
+        check_loss(loss, size, dataset)
     return configs
 
 
@@ -107,8 +99,17 @@ def execute(
     skipped = len(configs) - len(todo)
     bar = _progress(len(configs), skipped, progress)
 
+    refused: list[str] = []
+
     def finish(key: str, config: RunConfig, result: dict[str, Any]) -> None:
-        store.add(key, code_version(config.loss.name), config, result)
+        version = code_version(config.loss.name)  # the version ``key`` was computed with
+        if result.get("code_version") != version:
+            # A worker that imported edited sources: its result belongs to another key.
+            refused.append(f"{config.label} seed={config.seed}")
+            if bar is not None:
+                bar.update(1)
+            return
+        store.add(key, version, config, result)
         if on_result is not None:
             on_result(config, result)
         if bar is not None:
@@ -127,6 +128,13 @@ def execute(
     finally:
         if bar is not None:
             bar.close()
+    if refused:
+        raise RuntimeError(
+            f"arena: {len(refused)} result(s) ({', '.join(refused[:3])}"
+            f"{', ...' if len(refused) > 3 else ''}) came from workers running other code "
+            f"than this process (sources edited during the sweep) and were not stored; run the "
+            f"command again"
+        )
     return len(todo), skipped
 
 
@@ -137,6 +145,3 @@ def _progress(total: int, skipped: int, enabled: bool) -> Any:
 
     return tqdm(total=total, initial=skipped, unit="run", desc="arena", dynamic_ncols=True)
 
-
-def with_base(sweep: Sweep, **changes: Any) -> Sweep:
-    return replace(sweep, base={**sweep.base, **changes})
