@@ -67,12 +67,16 @@ _REGISTRY: dict[str, LossInfo] = {}
 _CONVENTION_ARGS = {"input", "target", "weight", "ignore_index", "reduction"}
 
 
-def signature_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+def signature_defaults(
+    function: Callable[..., Any], extra_inputs: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The hyperparameters of a functional loss: its keyword-only arguments beyond the
-    ``F.cross_entropy`` conventions, with their defaults."""
+    ``F.cross_entropy`` conventions and the row-aligned ``extra_inputs`` passed at call time,
+    with their defaults."""
     out = {}
+    skip = _CONVENTION_ARGS | set(extra_inputs)
     for p in inspect.signature(function).parameters.values():
-        if p.kind is p.KEYWORD_ONLY and p.name not in _CONVENTION_ARGS:
+        if p.kind is p.KEYWORD_ONLY and p.name not in skip:
             out[p.name] = p.default
     return out
 
@@ -100,7 +104,7 @@ def register(
         paper=paper,
         function=function,
         module=module,
-        defaults=dict(signature_defaults(function) if defaults is None else defaults),
+        defaults=dict(signature_defaults(function, extra_inputs) if defaults is None else defaults),
         kind=kind,
         soft_targets=soft_targets,
         invalid_hyperparameters=invalid_hyperparameters,

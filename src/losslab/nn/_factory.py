@@ -29,14 +29,6 @@ def _class_weight(owner: str, weight: object) -> Tensor | None:
     return w
 
 
-def hyperparameter_defaults(
-    function: Callable[..., Any], extra_inputs: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """The hyperparameters of ``function`` with their defaults: its keyword-only arguments
-    beyond the conventions, minus the row-aligned extra inputs passed at call time."""
-    return {k: v for k, v in signature_defaults(function).items() if k not in extra_inputs}
-
-
 class LossModule(nn.Module):
     """Hyperparameter handling shared by every generated loss module.
 
@@ -63,7 +55,7 @@ class LossModule(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        defaults = hyperparameter_defaults(type(self).function, type(self).extra_inputs)
+        defaults = signature_defaults(type(self).function, type(self).extra_inputs)
         unknown = sorted(set(hyperparameters) - set(defaults))
         if unknown:
             raise TypeError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .._core.registry import Paper, register
 from ..functional import consistency as F
-from ._factory import hyperparameter_defaults, logit_loss_module
+from ._factory import logit_loss_module
 
 _TEACHER = ("teacher_logits",)
 _VIEW = ("view_logits",)
@@ -38,7 +38,6 @@ register(
     function=F.sce_consistency,
     module=SymmetricCrossEntropyConsistency,
     extra_inputs=_TEACHER,
-    defaults=hyperparameter_defaults(F.sce_consistency, _TEACHER),
 )
 register(
     "ler",
@@ -60,7 +59,6 @@ register(
     function=F.dkl,
     module=DualViewKL,
     extra_inputs=_VIEW,
-    defaults=hyperparameter_defaults(F.dkl, _VIEW),
     invalid_hyperparameters=({"temperature": 0.0},),
 )
 register(
@@ -75,7 +73,6 @@ register(
     function=F.cbc,
     module=ConfidentBinaryCrossEntropy,
     extra_inputs=_TEACHER,
-    defaults=hyperparameter_defaults(F.cbc, _TEACHER),
     batch_level=True,
     invalid_hyperparameters=(
         {"positive_threshold": 1.5},

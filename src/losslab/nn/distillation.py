@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .._core.registry import Paper, register
 from ..functional import distillation as F
-from ._factory import LogitLoss, hyperparameter_defaults, logit_loss_module
+from ._factory import LogitLoss, logit_loss_module
 
 # Kept for code written against the former distillation-only base: every generated module
 # now takes its extra inputs through :class:`LogitLoss` itself.
@@ -39,7 +39,6 @@ register(
     function=F.kd,
     module=KnowledgeDistillation,
     extra_inputs=_TEACHER,
-    defaults=hyperparameter_defaults(F.kd, _TEACHER),
     invalid_hyperparameters=({"temperature": 0.0}, {"ce_weight": -1.0}),
 )
 register(
@@ -54,7 +53,6 @@ register(
     function=F.pld,
     module=PlackettLuceDistillation,
     extra_inputs=_TEACHER,
-    defaults=hyperparameter_defaults(F.pld, _TEACHER),
     invalid_hyperparameters=({"teacher_temperature": -1.0},),
 )
 register(
@@ -69,6 +67,5 @@ register(
     function=F.multi_aspect_kd,
     module=MultiAspectDistillation,
     extra_inputs=_ASPECTS,
-    defaults=hyperparameter_defaults(F.multi_aspect_kd, _ASPECTS),
     invalid_hyperparameters=({"alpha": -1.0}, {"ce_weight": -0.5}),
 )
