@@ -35,6 +35,40 @@ def compute_dtype(x: Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, torch.float32)
 
 
+def prepare_logits(
+    fn: str,
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+) -> tuple[str, int, Tensor, Tensor | None]:
+    """Validate the convention arguments once; return (reduction, ignore_index, logits as
+    (M, C) in the compute dtype, class weight or None)."""
+    reduction = check_reduction(fn, reduction)
+    ignore_index = check_ignore_index(fn, ignore_index)
+    check_tensor(fn, "target", target)
+    z, num_classes = flatten_logits(fn, input)
+    z = z.to(compute_dtype(z))
+    return reduction, ignore_index, z, check_class_weight(fn, weight, num_classes, z)
+
+
+def drop_ignored_rows(
+    fn: str, input: Tensor, target: Tensor, z: Tensor, ignore_index: int
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Check class-index targets and keep the rows that are not ignored.
+
+    Returns (kept logits, kept indices, mask of kept rows among all M, or ``None`` when every
+    row is kept — boolean indexing copies the (M, C) matrix, so it is skipped then).
+    """
+    y = check_index_target(fn, input, target, ignore_index)
+    kept_mask = y != ignore_index
+    if bool(kept_mask.all()):
+        return z, y, None
+    return z[kept_mask], y[kept_mask], kept_mask
+
+
 def logit_loss(
     fn: str,
     input: Tensor,
@@ -55,12 +89,9 @@ def logit_loss(
     handles probability targets shaped like ``input``; losses without it reject float
     targets. Probability targets have no ignored rows and the mean divides by the row count.
     """
-    reduction = check_reduction(fn, reduction)
-    ignore_index = check_ignore_index(fn, ignore_index)
-    check_tensor(fn, "target", target)
-    z, num_classes = flatten_logits(fn, input)
-    z = z.to(compute_dtype(z))
-    class_weight = check_class_weight(fn, weight, num_classes, z)
+    reduction, ignore_index, z, class_weight = prepare_logits(
+        fn, input, target, weight=weight, ignore_index=ignore_index, reduction=reduction
+    )
 
     if target.is_floating_point():
         if soft_rows is None:
@@ -72,12 +103,7 @@ def logit_loss(
         per_row = soft_rows(z, t, class_weight)
         return reduce_rows(per_row, reduction=reduction, out_shape=expected_target_shape(input))
 
-    y = check_index_target(fn, input, target, ignore_index)
-    kept_mask = y != ignore_index
-    kept: Tensor | None = None
-    if not bool(kept_mask.all()):
-        kept = kept_mask
-        z, y = z[kept_mask], y[kept_mask]
+    z, y, kept = drop_ignored_rows(fn, input, target, z, ignore_index)
 
     row_weight = class_weight[y] if class_weight is not None else None
     if weighted_rows is not None:

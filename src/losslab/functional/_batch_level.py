@@ -24,16 +24,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import compute_dtype
-from .._core.validation import (
-    check_class_weight,
-    check_ignore_index,
-    check_index_target,
-    check_reduction,
-    check_tensor,
-    expected_target_shape,
-    flatten_logits,
-)
+from .._core.logit_loss import drop_ignored_rows, prepare_logits
+from .._core.validation import expected_target_shape
 
 PerClass = Callable[[Tensor, Tensor], Tensor]
 BatchLoss = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
@@ -67,18 +59,10 @@ def batch_level_loss(
     batch: BatchLoss,
 ) -> Tensor:
     """Apply a batch-level loss over the kept rows of a batch; see the module docstring."""
-    reduction = check_reduction(fn, reduction)
-    ignore_index = check_ignore_index(fn, ignore_index)
-    check_tensor(fn, "target", target)
-    z, num_classes = flatten_logits(fn, input)
-    z = z.to(compute_dtype(z))
-    class_weight = check_class_weight(fn, weight, num_classes, z)
-    y = check_index_target(fn, input, target, ignore_index)
-    kept_mask = y != ignore_index
-    # Boolean indexing copies the (N, C) matrix (and scatters it back in backward): skip it
-    # when no row is ignored, the common case.
-    all_kept = bool(kept_mask.all())
-    z_kept, y_kept = (z, y) if all_kept else (z[kept_mask], y[kept_mask])
+    reduction, ignore_index, z, class_weight = prepare_logits(
+        fn, input, target, weight=weight, ignore_index=ignore_index, reduction=reduction
+    )
+    z_kept, y_kept, kept_mask = drop_ignored_rows(fn, input, target, z, ignore_index)
     count = y_kept.shape[0]
     # An empty batch stays connected to the graph so that backward() gives zero gradients.
     loss = z_kept.sum() * 0.0 if count == 0 else batch(z_kept, y_kept, class_weight)
@@ -86,5 +70,7 @@ def batch_level_loss(
         return loss
     if reduction == "sum":
         return loss * count
-    full = loss.expand(kept_mask.shape[0]) * kept_mask.to(loss.dtype)
+    full = loss.expand(z.shape[0])
+    if kept_mask is not None:
+        full = full * kept_mask.to(loss.dtype)
     return full.reshape(expected_target_shape(input))
