@@ -7,8 +7,9 @@ import torch
 
 import losslab.functional as LF
 from losslab.functional._plackett_luce import ascending_pl_order, plackett_luce
+from losslab.functional import _row_chunks
 from losslab.functional._softmax_ops import (
-    softmax_cross_log_softmax,
+    selected_self_adjusted_entropy,
     softmax_kl,
     softmax_objective,
     sparse_soft_cross_entropy,
@@ -17,6 +18,14 @@ from losslab.functional._softmax_stats import softmax_column_stats, softmax_rati
 from losslab.functional.distributional import _hl_gauss_band, _two_hot_band
 
 D = torch.float64
+
+
+@pytest.fixture(params=["one block", "row blocks"])
+def blocks(request, monkeypatch):
+    """Block-wise kernels run as one block and as blocks of one or two rows (odd sizes)."""
+    if request.param == "row blocks":
+        monkeypatch.setattr(_row_chunks, "CPU_BLOCK_ELEMENTS", 11)
+    return request.param
 
 
 def _data(n=5, c=6, scale=1.0, seed=0):
@@ -44,7 +53,7 @@ def test_softmax_objective_value_and_gradcheck(kw):
     assert torch.autograd.gradcheck(lambda z: softmax_objective(z, **args), (z,))
 
 
-def test_softmax_kl_value_and_gradcheck_in_both_inputs():
+def test_softmax_kl_value_and_gradcheck_in_both_inputs(blocks):
     z, _, v = _data()
     v.requires_grad_()
     log_p, log_q = torch.log_softmax(z / 0.3, 1), torch.log_softmax(v / 0.3, 1)
@@ -53,12 +62,33 @@ def test_softmax_kl_value_and_gradcheck_in_both_inputs():
     assert torch.autograd.gradcheck(lambda a, b: softmax_kl(a, b, scale=1 / 0.3), (z, v))
 
 
-def test_softmax_cross_log_softmax_value_and_gradcheck():
-    z, _, other = _data()
+def test_softmax_kl_detached_reference_and_masked_classes(blocks):
+    z, _, v = _data()
+    t = z.detach().clone()
+    t[0, 2] = float("-inf")  # a class the reference gives no mass: 0 * inf counts as 0
+    v.requires_grad_()
+    kl = softmax_kl(t, v)
+    log_p, log_q = torch.log_softmax(t, 1), torch.log_softmax(v, 1)
+    ref = (log_p.exp() * (log_p - log_q).masked_fill(torch.isinf(t), 0.0)).sum(1)
+    torch.testing.assert_close(kl, ref)
+    (grad,) = torch.autograd.grad(kl.sum(), v)
+    torch.testing.assert_close(grad, torch.softmax(v, 1) - torch.softmax(t, 1))
+    assert torch.equal(softmax_kl(t, t.clone()), torch.zeros(5, dtype=D))
+
+
+def test_selected_self_adjusted_entropy_value_gradcheck_and_selection(blocks):
+    z, _, other = _data(n=9, scale=3.0)
     shift = other[0]
-    ref = (torch.softmax(z / 0.5, 1) * torch.log_softmax(z / 0.5 + shift, 1)).sum(1)
-    torch.testing.assert_close(softmax_cross_log_softmax(z, shift, scale=2.0), ref)
-    assert torch.autograd.gradcheck(lambda z: softmax_cross_log_softmax(z, shift, scale=2.0), (z,))
+    v = (torch.softmax(z / 0.5, 1) * torch.log_softmax(z / 0.5 + shift, 1)).sum(1)
+    top, pred = torch.softmax(z / 0.7, 1).max(1)
+    selected = (top >= 0.6) & (pred < 4)
+    assert 0 < int(selected.sum()) < 9  # both kinds of rows are exercised
+    kw = {"scale": 2.0, "selection_temperature": 0.7, "threshold": 0.6, "known": 4}
+    out = selected_self_adjusted_entropy(z, shift, **kw)
+    torch.testing.assert_close(out, torch.where(selected, -v, 0.0))
+    assert torch.autograd.gradcheck(lambda z: selected_self_adjusted_entropy(z, shift, **kw), (z,))
+    (grad,) = torch.autograd.grad(out.sum(), z)
+    assert torch.equal(grad[~selected], torch.zeros_like(grad[~selected]))
 
 
 def test_sparse_soft_cross_entropy_equals_dense_and_gradcheck():
@@ -73,7 +103,7 @@ def test_sparse_soft_cross_entropy_equals_dense_and_gradcheck():
 
 
 @pytest.mark.parametrize("k, m, g, alpha", [(1.0, 2, 1.0, 0.0), (0.3, 1, 0.5, 0.0), (1.0, 2, 1.0, 0.4)])
-def test_softmax_rational_sum_value_and_gradcheck(k, m, g, alpha):
+def test_softmax_rational_sum_value_and_gradcheck(k, m, g, alpha, blocks):
     z, y, _ = _data(scale=0.5)  # no class reaches p = 1/2, where alpha > 0 is recomputed
     p = torch.softmax(z, 1)
     d = k * (p * (1 - p) ** alpha) ** m
@@ -98,11 +128,16 @@ def test_softmax_column_stats_value_and_gradcheck(transform):
     )
 
 
-def test_plackett_luce_gradcheck_and_sorted_order_with_ties():
+def test_plackett_luce_gradcheck_and_sorted_order_with_ties(blocks):
     z, y, t = _data(c=7)
     order = ascending_pl_order(t, y)
-    alpha = torch.softmax(t, 1).gather(1, order)
-    assert torch.autograd.gradcheck(lambda z: plackett_luce(z, order, alpha)[0], (z,))
+    alpha = torch.softmax(t / 0.5, 1).gather(1, order)
+    s = z.gather(1, order)  # ascending: S_k is a prefix sum in this order
+    ref = (alpha * (torch.logcumsumexp(s, 1) - s)).sum(1)
+    value, bad = plackett_luce(z, t, y, tau=0.5)
+    torch.testing.assert_close(value, ref)
+    assert not bad.any()
+    assert torch.autograd.gradcheck(lambda z: plackett_luce(z, t, y, tau=0.5)[0], (z,))
     # float32 keys (unstable int64 sort) reproduce the stable descending order reversed,
     # ties by class index, -0.0 == +0.0, the true label last.
     g = torch.Generator().manual_seed(3)

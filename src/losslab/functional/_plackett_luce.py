@@ -17,14 +17,11 @@ than a stable float sort; on CPU numpy's vectorised sort is used for the keys.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from .._core.autograd import first_order_only
+from ._row_chunks import RowKernel, run_rows
 from ._softmax_ops import rowdot
 
 
@@ -58,43 +55,59 @@ def ascending_pl_order(t: Tensor, y: Tensor) -> Tensor:
     return low - torch.bitwise_and(keys, low)
 
 
-class _PlackettLuce(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any, z: Tensor, order: Tensor, alpha: Tensor
-    ) -> tuple[Tensor, Tensor]:
+class _PlackettLuce(RowKernel):
+    """Inputs (z, t, y): student logits, teacher logits (constant), true labels. Block by
+    block: the order is sorted once and kept compactly (int16 up to 32767 classes) for the
+    backward, which recomputes the rest."""
+
+    def __init__(self, tau: float) -> None:
+        self.tau = tau
+
+    def _terms(self, z: Tensor, t: Tensor, order: Tensor) -> tuple[Tensor, ...]:
+        """(alpha, s - max s, e = exp(s - max s), prefix sums of e, rows whose sums underflow)."""
+        alpha = torch.softmax(t / self.tau, dim=1).to(z.dtype).gather(1, order)
         s = z.gather(1, order)
-        m = s.amax(dim=1, keepdim=True)
-        e = (s - m).exp_()
+        s = s.sub_(s.amax(dim=1, keepdim=True))
+        e = s.exp()
         sums = torch.cumsum(e, dim=1)
         small = sums < torch.finfo(z.dtype).tiny
         bad = small.any(dim=1)
         if bool(bad.any()):
             # Those rows are recomputed by the caller; keep their discarded values finite.
-            sums = sums.masked_fill(small, 1.0)
-        value = rowdot(alpha, torch.log(sums).sub_(s).add_(m))
-        ctx.save_for_backward(order, alpha, e, sums)
-        ctx.mark_non_differentiable(bad)
-        return value, bad
+            sums.masked_fill_(small, 1.0)
+        return alpha, s, e, sums, bad
 
-    @staticmethod
-    @first_order_only
-    @once_differentiable
-    def backward(
-        ctx: Any, g: Tensor, _: Tensor | None
+    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        z, t, y = inputs
+        order = ascending_pl_order(t, y)
+        alpha, s, e, sums, bad = self._terms(z, t, order)
+        # log S_k - s_k = log(sum_{l <= k} e_l) - (s_k - max s)
+        value = rowdot(alpha, torch.log(sums).sub_(s))
+        small = torch.int16 if z.shape[1] <= 2**15 else torch.int32
+        return (value, bad), (order.to(small),)
+
+    def backward_rows(
+        self,
+        inputs: tuple[Tensor, ...],
+        saved: tuple[Tensor, ...],
+        grads: tuple[Tensor, ...],
+        needs: tuple[bool, ...],
     ) -> tuple[Tensor | None, ...]:
-        order, alpha, e, sums = ctx.saved_tensors
+        z, t, _ = inputs
+        order = saved[0].long()
+        alpha, _, e, sums, _ = self._terms(z, t, order)
         w = torch.div(alpha, sums).flip(1)
         # sum_{k >= j} w_k as a reversed cumsum: "total - prefix" would cancel catastrophically
         # (w is largest at the head, where the prefix sums are tiny).
         tail = w.cumsum_(dim=1).flip(1)
-        grad_s = tail.mul_(e).sub_(alpha).mul_(g.unsqueeze(1))
+        grad_s = tail.mul_(e).sub_(alpha).mul_(grads[0].unsqueeze(1))
         return torch.zeros_like(grad_s).scatter_(1, order, grad_s), None, None
 
 
-def plackett_luce(z: Tensor, order: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-row PL loss of logits z (K, C) over the *ascending* ``order`` (K, C) with weights
-    ``alpha`` (K, C) in that order (constants), and a mask of rows whose suffix sums
-    underflowed (their values must be recomputed in log space by the caller)."""
-    out: tuple[Tensor, Tensor] = _PlackettLuce.apply(z, order, alpha.detach())  # type: ignore[no-untyped-call]
-    return out
+def plackett_luce(z: Tensor, teacher_logits: Tensor, y: Tensor, *, tau: float) -> tuple[Tensor, Tensor]:
+    """Per-row PL loss of logits z (K, C) in the order of the teacher (true label ``y`` first,
+    then descending teacher logit), weighted by softmax(teacher / tau) (constants), and a mask
+    of rows whose suffix sums underflowed (their values must be recomputed in log space by
+    the caller)."""
+    value, bad = run_rows(_PlackettLuce(float(tau)), z, teacher_logits.detach(), y)
+    return value, bad

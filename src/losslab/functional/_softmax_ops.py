@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from ._row_chunks import RowKernel, run_rows
 
 
 def softmax_lse(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -115,28 +116,50 @@ def softmax_objective(
     return out
 
 
-class _SoftmaxKL(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, z: Tensor, v: Tensor, scale: float) -> Tensor:
-        x = z if scale == 1.0 else z * scale
-        w = v if scale == 1.0 else v * scale
-        p, lse_x = softmax_lse(x)
-        pv, lse_w = softmax_lse(w)
-        d = x - w
-        dot = rowdot(p, d)
-        ctx.scale = scale
-        ctx.save_for_backward(p, pv, d, dot)
-        return dot - lse_x + lse_w
+class _SoftmaxKL(RowKernel):
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
 
-    @staticmethod
-    @first_order_only
-    @once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor, None]:
-        p, pv, d, dot = ctx.saved_tensors
-        gs = (g * ctx.scale).unsqueeze(1)
-        grad_z = (d - dot.unsqueeze(1)).mul_(p).mul_(gs)
-        grad_v = (pv - p).mul_(gs)
-        return grad_z, grad_v, None
+    def _scaled(self, z: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        if self.scale == 1.0:
+            return z, v
+        return z * self.scale, v * self.scale
+
+    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        x, w = self._scaled(*inputs)
+        p, lse_x = softmax_lse(x)
+        _, lse_w = softmax_lse(w)
+        dot = _dot_where_mass(p, x - w)
+        return (dot - lse_x + lse_w,), (dot,)
+
+    def backward_rows(
+        self,
+        inputs: tuple[Tensor, ...],
+        saved: tuple[Tensor, ...],
+        grads: tuple[Tensor, ...],
+        needs: tuple[bool, ...],
+    ) -> tuple[Tensor | None, ...]:
+        x, w = self._scaled(*inputs)
+        (dot,) = saved
+        gs = (grads[0] * self.scale).unsqueeze(1)
+        p = torch.softmax(x, dim=1)
+        grad_z = grad_v = None
+        if needs[0]:
+            d = torch.sub(x, w)
+            if not bool(torch.isfinite(d).all()):
+                d.masked_fill_(p == 0, 0.0)  # 0 * inf: a class without mass contributes 0
+            grad_z = d.sub_(dot.unsqueeze(1)).mul_(p).mul_(gs)
+        if needs[1]:
+            grad_v = torch.softmax(w, dim=1).sub_(p).mul_(gs)
+        return grad_z, grad_v
+
+
+def _dot_where_mass(p: Tensor, d: Tensor) -> Tensor:
+    """sum_c p_c d_c with 0 * (±inf) = 0 (a masked class without probability mass)."""
+    dot = rowdot(p, d)
+    if bool(torch.isnan(dot).any()):
+        dot = rowdot(p, d.masked_fill(p == 0, 0.0))
+    return dot
 
 
 def softmax_kl(z: Tensor, v: Tensor, *, scale: float = 1.0) -> Tensor:
@@ -145,45 +168,82 @@ def softmax_kl(z: Tensor, v: Tensor, *, scale: float = 1.0) -> Tensor:
     .. math:: \mathrm{KL} = \sum_c p_c (x_c - w_c) - \mathrm{lse}(x) + \mathrm{lse}(w),\quad
               \partial_x = p \odot (x - w - \mathrm{KL}'),\quad \partial_w = \mathrm{softmax}(w) - p
 
-    with x = s z, w = s v and KL' = sum_c p_c (x_c - w_c).
+    with x = s z, w = s v and KL' = sum_c p_c (x_c - w_c). Computed block by block
+    (:mod:`._row_chunks`): only KL' is kept for the backward. A detached ``z`` (a teacher)
+    gets no gradient and costs none.
     """
-    out: Tensor = _SoftmaxKL.apply(z, v, float(scale))  # type: ignore[no-untyped-call]
+    (out,) = run_rows(_SoftmaxKL(float(scale)), z, v)
     return out
 
 
-class _SelfAdjustedEntropy(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, z: Tensor, shift: Tensor, scale: float) -> Tensor:
-        x = z * scale
+class _SelfAdjustedEntropy(RowKernel):
+    """-o_i sum_c p_c log_softmax(x + shift)_c, x = scale z, o_i a row selection."""
+
+    def __init__(
+        self, shift: Tensor, scale: float, selection_temperature: float, threshold: float, known: int
+    ) -> None:
+        self.shift, self.scale = shift, scale
+        self.selection_temperature, self.threshold, self.known = selection_temperature, threshold, known
+
+    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        (z,) = inputs
+        top_p = torch.softmax(z / self.selection_temperature, 1).amax(1)
+        selected = top_p >= self.threshold
+        if self.known < z.shape[1]:
+            # arg-max < known, without the slow arg-max: the first maximum lies among the
+            # known (leading) classes iff their max is >= the others' max.
+            selected &= z[:, : self.known].amax(1) >= z[:, self.known :].amax(1)
+        x = z * self.scale
         p = torch.softmax(x, dim=1)
-        u = x + shift
         # log_softmax(u) itself, not u - lse(u): at large |u| the difference of two large dot
         # products would cancel; log-probabilities stay small where p is large.
+        v = rowdot(p, torch.log_softmax(x.add_(self.shift), dim=1))
+        return (torch.where(selected, -v, 0.0),), (v, selected)
+
+    def backward_rows(
+        self,
+        inputs: tuple[Tensor, ...],
+        saved: tuple[Tensor, ...],
+        grads: tuple[Tensor, ...],
+        needs: tuple[bool, ...],
+    ) -> tuple[Tensor | None, ...]:
+        (z,) = inputs
+        v, selected = saved
+        if not bool(selected.any()):
+            return (torch.zeros_like(z),)
+        x = z * self.scale
+        p = torch.softmax(x, dim=1)
+        u = x.add_(self.shift)
         r = torch.log_softmax(u, dim=1)
-        pu = torch.softmax(u, dim=1)
-        v = rowdot(p, r)
-        ctx.scale = scale
-        ctx.save_for_backward(p, r, v, pu)
-        return v
-
-    @staticmethod
-    @first_order_only
-    @once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
-        p, r, v, pu = ctx.saved_tensors
-        # d/dx = p (r - V + 1) - softmax(u)   (sum_c p_c = 1)
-        grad = (r - (v - 1.0).unsqueeze(1)).mul_(p).sub_(pu).mul_((g * ctx.scale).unsqueeze(1))
-        return grad, None, None
+        # d/dx V = p (r - V + 1) - softmax(u)   (sum_c p_c = 1); the loss is -V on selected rows.
+        # softmax(u) rather than exp(r): exp is slow on the deeply negative log-probabilities.
+        coef = torch.where(selected, grads[0] * -self.scale, 0.0).unsqueeze(1)
+        grad = r.sub_((v - 1.0).unsqueeze(1)).mul_(p).sub_(torch.softmax(u, dim=1)).mul_(coef)
+        if not bool(selected.all()):
+            grad[~selected] = 0.0  # exactly, even where a row's terms are not finite
+        return (grad,)
 
 
-def softmax_cross_log_softmax(z: Tensor, shift: Tensor, *, scale: float) -> Tensor:
-    r"""Per-row sum_c softmax(x)_c log_softmax(x + shift)_c with x = scale z, shift (C,) constant;
-    the gradient flows through both factors.
+def selected_self_adjusted_entropy(
+    z: Tensor,
+    shift: Tensor,
+    *,
+    scale: float,
+    selection_temperature: float,
+    threshold: float,
+    known: int,
+) -> Tensor:
+    r"""Per-row -o_i V_i with V = sum_c softmax(x)_c log_softmax(x + shift)_c, x = scale z,
+    shift (C,) constant, o_i = 1[max softmax(z / selection_temperature) >= threshold and its
+    arg-max < known]; the gradient flows through both factors of V, unselected rows are exactly 0.
 
-    .. math:: V = \sum_c p_c r_c,\quad r = \log\mathrm{softmax}(x + s),\qquad
-              \partial_x V = p \odot (r - V + 1) - \mathrm{softmax}(x + s)
+    .. math:: \partial_x V = p \odot (r - V + 1) - \mathrm{softmax}(x + s),\qquad
+              r = \log\mathrm{softmax}(x + s)
     """
-    out: Tensor = _SelfAdjustedEntropy.apply(z, shift.detach(), float(scale))  # type: ignore[no-untyped-call]
+    kernel = _SelfAdjustedEntropy(
+        shift.detach(), float(scale), float(selection_temperature), float(threshold), int(known)
+    )
+    (out,) = run_rows(kernel, z)
     return out
 
 

@@ -23,61 +23,61 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from ._row_chunks import RowKernel, run_rows
 
 
 def _add_target_column(grad: Tensor, y: Tensor, values: Tensor) -> Tensor:
     return grad.scatter_add_(1, y.unsqueeze(1), values.unsqueeze(1))
 
 
-class _RationalSum(torch.autograd.Function):
-    """s_i = sum_c d/(d + g) with d = k (p (1 - p)^alpha)^m, and p_y."""
+class _RationalSum(RowKernel):
+    """s_i = sum_c d/(d + g) with d = k (p (1 - p)^alpha)^m, and p_y; block by block, nothing
+    (K, C) kept: the backward recomputes p and d."""
 
-    @staticmethod
-    def forward(
-        ctx: Any, z: Tensor, y: Tensor, k: float, m: int, g: float, alpha: float
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    def __init__(self, k: float, m: int, g: float, alpha: float) -> None:
+        self.k, self.m, self.g, self.alpha = k, m, g, alpha
+
+    def _terms(self, z: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+        """(p, 1 - p clamped or None, e = d / (d + g), d + g)."""
         p = torch.softmax(z, dim=1)
-        dominant = p.amax(dim=1) >= 0.5 if z.shape[1] else torch.zeros_like(y, dtype=torch.bool)
         om = None
         v = p
-        if alpha != 0.0:
+        if self.alpha != 0.0:
             # 1 - p is exact below 1/2; rows with a class at or above 1/2 are recomputed by the
             # caller in log space, the clamp only keeps their discarded values finite.
             om = (1.0 - p).clamp_(min=0.5)
-            v = torch.log(om).mul_(alpha).exp_().mul_(p)
-        # In place wherever the tensor is our own (p itself is saved for the backward).
-        owned = om is not None
-        d = v
-        if m == 2:
-            d = v.mul_(v) if owned else v * v
-            owned = True
-        if k != 1.0:
-            d = d.mul_(k) if owned else d * k
-            owned = True
-        den = d + g
-        e = d.div_(den) if owned else d / den
-        ctx.constants = (m, g, alpha)
-        ctx.save_for_backward(p, y, e, den, om)
-        ctx.mark_non_differentiable(dominant)
-        return e.sum(1), p.gather(1, y.unsqueeze(1)).squeeze(1), dominant
+            v = torch.log(om).mul_(self.alpha).exp_().mul_(p)
+        d = v * v if self.m == 2 else v.clone() if v is p else v
+        if self.k != 1.0:
+            d.mul_(self.k)
+        den = d + self.g
+        return p, om, d.div_(den), den
 
-    @staticmethod
-    @first_order_only
-    @once_differentiable
-    def backward(
-        ctx: Any, g_sum: Tensor, g_py: Tensor, _: Tensor | None
+    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        z, y = inputs
+        p, _, e, _ = self._terms(z)
+        dominant = p.amax(dim=1) >= 0.5 if z.shape[1] else torch.zeros_like(y, dtype=torch.bool)
+        return (e.sum(1), p.gather(1, y.unsqueeze(1)).squeeze(1), dominant), ()
+
+    def backward_rows(
+        self,
+        inputs: tuple[Tensor, ...],
+        saved: tuple[Tensor, ...],
+        grads: tuple[Tensor, ...],
+        needs: tuple[bool, ...],
     ) -> tuple[Tensor | None, ...]:
-        p, y, e, den, om = ctx.saved_tensors
-        m, g, alpha = ctx.constants
+        z, y = inputs
+        g_sum, g_py = grads[0], grads[1]
+        p, om, e, den = self._terms(z)
         # P = p f'(p) = g m e w / den with w = 1 - alpha p / (1 - p) (1 without alpha).
-        big_p = torch.div(e, den).mul_((g * m) * g_sum.unsqueeze(1))
+        big_p = e.div_(den).mul_((self.g * self.m) * g_sum.unsqueeze(1))
         if om is not None:
-            big_p.mul_(torch.add(om, p, alpha=-alpha).div_(om))
+            big_p.mul_(torch.add(om, p, alpha=-self.alpha).div_(om))
         py = p.gather(1, y.unsqueeze(1)).squeeze(1)
         target_part = g_py * py
         total = big_p.sum(1) + target_part
         grad = big_p.addcmul_(p, total.unsqueeze(1), value=-1.0)
-        return _add_target_column(grad, y, target_part), None, None, None, None, None
+        return _add_target_column(grad, y, target_part), None
 
 
 def softmax_rational_sum(
@@ -88,10 +88,8 @@ def softmax_rational_sum(
     ``dominant`` marks rows with a class probability >= 1/2: with alpha > 0 their values are
     not accurate (1 - p is not computed in log space) and must be recomputed by the caller.
     """
-    out: tuple[Tensor, Tensor, Tensor] = _RationalSum.apply(  # type: ignore[no-untyped-call]
-        z, y, float(k), int(m), float(g), float(alpha)
-    )
-    return out
+    total, py, dominant = run_rows(_RationalSum(float(k), int(m), float(g), float(alpha)), z, y)
+    return total, py, dominant
 
 
 class _ColumnStats(torch.autograd.Function):

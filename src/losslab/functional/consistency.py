@@ -25,7 +25,7 @@ from ._batch_level import batch_level_loss, weighted_mean
 from ._extras import logits_like_rows
 from ._logprob import log1m_prob_at, log1m_softmax
 from ._softmax_ops import (
-    softmax_cross_log_softmax,
+    selected_self_adjusted_entropy,
     softmax_kl,
     softmax_lse,
     softmax_objective,
@@ -173,21 +173,15 @@ def ler(
             if prior is None
             else prior.to(device=z.device, dtype=z.dtype)
         )
-        with torch.no_grad():
-            top_p, pred = torch.softmax(z / selection_temperature, 1).max(1)
-            known = pred < (c if num_known is None else num_known)
-            selected = (top_p >= threshold) & known
         shift = adjustment * torch.log(q.clamp_min(1e-8))
-        # Unselected rows are exactly 0 with zero gradient: compute only the selected ones,
-        # with one fused objective (hand-written backward) instead of a chain of passes.
-        if bool(selected.all()):
-            return -softmax_cross_log_softmax(z, shift, scale=1.0 / temperature)
-        out = z[:, 0].masked_fill(torch.ones_like(selected), 0.0)
-        if bool(selected.any()):
-            idx = selected.nonzero().squeeze(1)
-            value = softmax_cross_log_softmax(z[idx], shift, scale=1.0 / temperature)
-            out = out.index_put((idx,), -value)
-        return out
+        return selected_self_adjusted_entropy(
+            z,
+            shift,
+            scale=1.0 / temperature,
+            selection_temperature=selection_temperature,
+            threshold=threshold,
+            known=c if num_known is None else num_known,
+        )
 
     return logit_loss(
         "ler",

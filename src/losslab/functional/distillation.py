@@ -18,7 +18,7 @@ from .._core.validation import check_number
 from ._extras import aligned_rows, logits_like_rows
 from ._logprob import target_log_prob
 from ._plackett_luce import ascending_pl_order, plackett_luce
-from ._softmax_ops import softmax_lse, softmax_objective, target_rowdot
+from ._softmax_ops import softmax_kl
 
 
 def _check_kd(*, temperature: float, ce_weight: float) -> None:
@@ -105,14 +105,9 @@ def kd(
             z,
             detach=True,
         )
-        # KL(q || p) = CE(q, p) - CE(q, q): one fused soft-target CE on the student (hand-written
-        # backward T (p - q)) minus the teacher's own, computed the same way so that the two
-        # cancel exactly when student and teacher agree.
-        with torch.no_grad():
-            t_scaled = t * (1.0 / T)
-            q, lse_t = softmax_lse(t_scaled)
-            teacher_ce = lse_t * q.sum(1) - target_rowdot(q, t_scaled)
-        loss = (T * T) * (softmax_objective(z, q=q, scale=1.0 / T) - teacher_ce)
+        # One block-wise KL (teacher first, detached: only the student's gradient T (p - q)
+        # is computed); identical student and teacher give exactly 0.
+        loss = (T * T) * softmax_kl(t, z, scale=1.0 / T)
         if ce_weight > 0.0:
             loss = loss - ce_weight * target_log_prob(z, y)
         return loss
@@ -176,15 +171,14 @@ def pld(
             z,
             detach=True,
         )
-        with torch.no_grad():
-            order = ascending_pl_order(t, y)
-            alpha = torch.softmax(t / tau, dim=1).gather(1, order)
-        out, bad = plackett_luce(z, order, alpha)
+        out, bad = plackett_luce(z, t, y, tau=tau)
         if bool(bad.any()):
             # Suffix sums below the dtype's range: these rows in log space (logcumsumexp).
             idx = bad.nonzero().squeeze(1)
-            s = z[idx].gather(1, order[idx])
-            exact = (alpha[idx] * (_suffix_logsumexp(s.flip(1)).flip(1) - s)).sum(1)
+            order = ascending_pl_order(t[idx], y[idx])
+            alpha = torch.softmax(t[idx] / tau, dim=1).gather(1, order)
+            s = z[idx].gather(1, order)
+            exact = (alpha * (_suffix_logsumexp(s.flip(1)).flip(1) - s)).sum(1)
             out = out.index_put((idx,), exact)
         return out
 
