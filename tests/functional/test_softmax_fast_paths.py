@@ -6,13 +6,15 @@ import pytest
 import torch
 
 import losslab.functional as LF
-from losslab.functional._plackett_luce import ascending_pl_order, plackett_luce
 from losslab.functional import _row_chunks
+from losslab.functional._plackett_luce import ascending_pl_order, plackett_luce
 from losslab.functional._softmax_ops import (
+    log_probs_at,
     selected_self_adjusted_entropy,
     softmax_kl,
     softmax_objective,
     sparse_soft_cross_entropy,
+    symmetric_cross_entropy,
 )
 from losslab.functional._softmax_stats import softmax_column_stats, softmax_rational_sum
 from losslab.functional.distributional import _hl_gauss_band, _two_hot_band
@@ -89,6 +91,27 @@ def test_selected_self_adjusted_entropy_value_gradcheck_and_selection(blocks):
     assert torch.autograd.gradcheck(lambda z: selected_self_adjusted_entropy(z, shift, **kw), (z,))
     (grad,) = torch.autograd.grad(out.sum(), z)
     assert torch.equal(grad[~selected], torch.zeros_like(grad[~selected]))
+
+
+def test_symmetric_cross_entropy_value_and_gradcheck(blocks):
+    z, _, t = _data(n=7)
+    log_p, log_q = torch.log_softmax(z, 1), torch.log_softmax(t, 1)
+    ref = -0.5 * ((log_q.exp() * log_p).sum(1) + (log_p.exp() * log_q).sum(1))
+    torch.testing.assert_close(symmetric_cross_entropy(z, t), ref)
+    assert torch.autograd.gradcheck(lambda z: symmetric_cross_entropy(z, t), (z,))
+
+
+def test_log_probs_at_value_gradcheck_and_precision_near_one(blocks):
+    z, y, _ = _data(n=7)
+    idx = torch.stack([y, (y + 3) % 6, y], 1)  # repeated columns accumulate
+    torch.testing.assert_close(log_probs_at(z, idx), torch.log_softmax(z, 1).gather(1, idx))
+    assert torch.autograd.gradcheck(lambda z: log_probs_at(z, idx), (z,))
+    # At a large common offset z_j - lse(z) would lose ~ulp(5000) = 5e-4; (z_j - max) + log
+    # max p keeps float32 precision.
+    big = torch.tensor([[5000.0, 4999.0, 4998.0, 4990.0]])
+    exact = torch.log_softmax(big.double(), 1).float()
+    got = log_probs_at(big, torch.tensor([[0, 1, 2, 3]]))
+    torch.testing.assert_close(got, exact, rtol=1e-6, atol=1e-6)
 
 
 def test_sparse_soft_cross_entropy_equals_dense_and_gradcheck():

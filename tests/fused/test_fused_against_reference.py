@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import losslab
+from losslab.fused import blocks
 from losslab.fused.reference import reference_linear_cross_entropy
 
 IMPLS = ["chunked", "chunked_forward_grads", "chunked_recompute"]
@@ -55,8 +56,10 @@ def _close(a, b, what):
 
 
 @pytest.mark.parametrize("seed", range(240))
-def test_random_options_match_reference_in_float64(seed):
+def test_random_options_match_reference_in_float64(seed, monkeypatch):
     h, w, b, t, opts, impl, chunk = _case(seed)
+    if seed % 2:  # logits GEMMs in several vocabulary tiles, the last one partial
+        monkeypatch.setattr(blocks, "CPU_VOCAB_TILE", random.Random(-seed).choice([1, 5, 16]))
     ours = _loss_and_grads(losslab.linear_cross_entropy, h, w, b, t, opts, seed,
                            impl=impl, chunk_size=chunk)
     ref = _loss_and_grads(reference_linear_cross_entropy, h, w, b, t, opts, seed)

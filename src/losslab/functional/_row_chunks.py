@@ -66,6 +66,11 @@ def _blocks(rows: int, step: int) -> list[slice]:
     return [slice(i, i + step) for i in range(0, rows, step)] or [slice(0, 0)]
 
 
+def block_slices(x: Tensor) -> list[slice]:
+    """The row blocks of ``x`` (for loops that need no gradient)."""
+    return _blocks(x.shape[0], rows_per_block(x))
+
+
 class _RowChunked(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, kernel: RowKernel, *inputs: Tensor) -> tuple[Tensor, ...]:

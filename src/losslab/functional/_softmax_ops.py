@@ -176,6 +176,76 @@ def softmax_kl(z: Tensor, v: Tensor, *, scale: float = 1.0) -> Tensor:
     return out
 
 
+class _SymmetricCE(RowKernel):
+    """Inputs (z, t): 1/2 [CE(softmax(t) -> softmax(z)) + CE(softmax(z) -> softmax(t))]."""
+
+    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        z, t = inputs
+        p, lse_z = softmax_lse(z)
+        q, lse_t = softmax_lse(t)
+        sq = q.sum(1)
+        pt = rowdot(p, t)
+        # -sum q log p = lse(z) sum q - sum q z;  -sum p log q = lse(t) - sum p t  (sum p = 1)
+        return (0.5 * (lse_z * sq - target_rowdot(q, z) + lse_t - pt),), (sq, pt)
+
+    def backward_rows(
+        self,
+        inputs: tuple[Tensor, ...],
+        saved: tuple[Tensor, ...],
+        grads: tuple[Tensor, ...],
+        needs: tuple[bool, ...],
+    ) -> tuple[Tensor | None, ...]:
+        z, t = inputs
+        sq, pt = saved
+        # d/dz = p (sum q) - q  +  p (sum_k p_k t_k - t)
+        grad = torch.sub((sq + pt).unsqueeze(1), t).mul_(torch.softmax(z, dim=1))
+        grad.sub_(torch.softmax(t, dim=1)).mul_((0.5 * grads[0]).unsqueeze(1))
+        return grad, None
+
+
+def symmetric_cross_entropy(z: Tensor, teacher_logits: Tensor) -> Tensor:
+    r"""Per-row ½[−Σ_c q_c log p_c − Σ_c p_c log q_c], p = softmax(z), q = softmax(t) with the
+    teacher t constant; block by block, nothing of size (K, C) kept.
+
+    .. math:: \partial_z = \tfrac12\big[p\,(\textstyle\sum_c q_c) - q
+              + p \odot (\textstyle\sum_c p_c t_c - t)\big]
+    """
+    (out,) = run_rows(_SymmetricCE(), z, teacher_logits.detach())
+    return out
+
+
+class _LogProbsAt(RowKernel):
+    """Inputs (z, idx): log softmax(z) at k columns per row, idx (K, k)."""
+
+    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        z, idx = inputs
+        p = torch.softmax(z, dim=1)
+        m = z.amax(dim=1, keepdim=True)
+        # log p_j = (z_j - max z) - log sum exp(z - max z) = (z_j - max z) + log max p: no
+        # difference of two large numbers (unlike z_j - lse) where p_j is close to 1.
+        out = z.gather(1, idx).sub_(m).add_(torch.log(p.amax(dim=1, keepdim=True)))
+        return (out,), ()
+
+    def backward_rows(
+        self,
+        inputs: tuple[Tensor, ...],
+        saved: tuple[Tensor, ...],
+        grads: tuple[Tensor, ...],
+        needs: tuple[bool, ...],
+    ) -> tuple[Tensor | None, ...]:
+        z, idx = inputs
+        (g,) = grads
+        grad = torch.softmax(z, dim=1).mul_(-g.sum(1, keepdim=True))
+        return grad.scatter_add_(1, idx, g), None
+
+
+def log_probs_at(z: Tensor, idx: Tensor) -> Tensor:
+    """log softmax(z) at the columns ``idx`` (K, k) of each row of (K, C) logits, as (K, k);
+    one softmax per block forward and backward, no (K, C) log-probabilities kept."""
+    (out,) = run_rows(_LogProbsAt(), z, idx)
+    return out
+
+
 class _SelfAdjustedEntropy(RowKernel):
     """-o_i sum_c p_c log_softmax(x + shift)_c, x = scale z, o_i a row selection."""
 

@@ -23,12 +23,13 @@ from .._core.validation import (
 )
 from ._batch_level import batch_level_loss, weighted_mean
 from ._extras import logits_like_rows
-from ._logprob import log1m_prob_at, log1m_softmax
+from ._logprob import log1m_prob_at, log1m_softmax, target_log_prob
+from ._row_chunks import block_slices
 from ._softmax_ops import (
+    log_probs_at,
     selected_self_adjusted_entropy,
     softmax_kl,
-    softmax_lse,
-    softmax_objective,
+    symmetric_cross_entropy,
 )
 
 
@@ -73,11 +74,7 @@ def sce_consistency(
             z,
             detach=True,
         )
-        # -sum p_t log p_s = CE(p_t; z); -sum p_s log p_t = lse(t) - sum p_s t (sum p_s = 1):
-        # one fused softmax objective in z (hand-written backward), teacher terms constant.
-        with torch.no_grad():
-            p_t, lse_t = softmax_lse(t)
-        return 0.5 * (softmax_objective(z, q=p_t, a=t, b=-1.0) + lse_t)
+        return symmetric_cross_entropy(z, t)
 
     return logit_loss(
         "sce_consistency",
@@ -259,6 +256,19 @@ def _check_cbc(*, positive_threshold: float, negative_threshold: float, negative
     check_choice("cbc", "negatives", negatives, ("argmin", "all"))
 
 
+def _teacher_extremes(u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(max, arg-max, min, arg-min) of softmax(u) per row, a block of rows at a time (no
+    (K, C) probabilities are allocated); ties and underflowed minima as ``Tensor.max/min``
+    on the probabilities resolve them."""
+    parts = []
+    with torch.no_grad():
+        for rows in block_slices(u):
+            p = torch.softmax(u[rows], 1)
+            parts.append((*p.max(1), *p.min(1)))
+    w_pos, y_tilde, w_neg, c_bar = (torch.cat(x) for x in zip(*parts, strict=True))
+    return w_pos, y_tilde, w_neg, c_bar
+
+
 def cbc(
     input: Tensor,
     target: Tensor,
@@ -327,19 +337,20 @@ def cbc(
             z,
             detach=True,
         )
-        pt = torch.softmax(u, 1)
-        w_pos, y_tilde = pt.max(1)
-        w_neg, c_bar = pt.min(1)
-        logp = torch.log_softmax(z, 1)
-        pos = -w_pos * logp.gather(1, y_tilde.unsqueeze(1)).squeeze(1)
+        w_pos, y_tilde, w_neg, c_bar = _teacher_extremes(u)
         if z.shape[1] == 1:  # p = 1: no complementary class, no negative term
+            pos = -w_pos * target_log_prob(z, y_tilde)
             return weighted_mean(pos, (w_pos >= positive_threshold).to(z.dtype))
         if z.shape[1] == 2:  # ties aside, argmin is 1 - argmax; make it exact
             c_bar = 1 - y_tilde
         if negatives == "argmin" or z.shape[1] == 2:
-            lp_bar = logp.gather(1, c_bar.unsqueeze(1)).squeeze(1)
-            neg_log = log1m_prob_at(z, c_bar, lp_bar)
+            # log p at the pseudo-label and at the complementary class from one softmax
+            lp = log_probs_at(z, torch.stack([y_tilde, c_bar], 1))
+            pos = -w_pos * lp[:, 0]
+            neg_log = log1m_prob_at(z, c_bar, lp[:, 1])
         else:
+            logp = torch.log_softmax(z, 1)
+            pos = -w_pos * logp.gather(1, y_tilde.unsqueeze(1)).squeeze(1)
             log1m = log1m_softmax(z, logp.exp())
             not_pseudo = torch.ones_like(z, dtype=torch.bool).scatter_(
                 1, y_tilde.unsqueeze(1), False

@@ -54,6 +54,21 @@ class BlockBuffers:
         return flat[: rows * self.vocab].view(self.vocab, rows).t()
 
 
+#: Rows of W per logits GEMM on the CPU. With ~80 rows per block the (V, c) output is
+#: 10 MiB; in tiles of 1024 vocabulary rows output and operand tiles stay in cache, and the
+#: GEMM runs at the full-batch speed (measured at 4096×512×32768, one thread: 34 ms per
+#: 80-row block instead of 38.5; the full-batch GEMM takes 32 ms per 80 rows).
+CPU_VOCAB_TILE = 1024
+
+
+def vocab_tiles(weight: Tensor) -> list[slice]:
+    """Slices of the vocabulary (rows of W) for one logits GEMM each (one on GPUs)."""
+    vocab = weight.shape[0]
+    if weight.device.type != "cpu":
+        return [slice(0, vocab)]
+    return [slice(i, i + CPU_VOCAB_TILE) for i in range(0, vocab, CPU_VOCAB_TILE)] or [slice(0, 0)]
+
+
 def block_logits(buf: BlockBuffers, h: Tensor, weight: Tensor, bias: Tensor | None,
                  softcap: float | None) -> Tensor:
     """Write z' = softcap(h @ Wᵀ + b) for the c rows of ``h`` into the buffer; return the
@@ -66,10 +81,11 @@ def block_logits(buf: BlockBuffers, h: Tensor, weight: Tensor, bias: Tensor | No
     z = buf.block(buf.z, c)
     zt = z.t()
     out = zt if buf.low is None else buf.block(buf.low, c).t()
-    if bias is None:
-        torch.mm(weight, h.t(), out=out)
-    else:
-        torch.addmm(bias.unsqueeze(1), weight, h.t(), out=out)
+    for t in vocab_tiles(weight):
+        if bias is None:
+            torch.mm(weight[t], h.t(), out=out[t])
+        else:
+            torch.addmm(bias[t].unsqueeze(1), weight[t], h.t(), out=out[t])
     if buf.low is not None:
         zt.copy_(out)
     if softcap is not None:
