@@ -37,7 +37,6 @@ from .filtering import active_columns
 
 _BLOCK_BYTES = 10 * 2**20  # one block of logits: 10 MiB (2 % of the fp32 logits at 4096×32768)
 _MIN_ROWS = 32  # fewer rows per block starve the GEMMs
-_FILTER_ROWS = 32  # rows per gradient-filtering decision
 
 
 @dataclass(frozen=True)
@@ -130,26 +129,20 @@ def _run_blocks(
             probabilities_inplace(z, lse[s:e])
         lse_c = out_lse[s:e]
         w_c = row_weight[s:e]  # type: ignore[index]
-        # Filtering decides per group of _FILTER_ROWS rows: the union of the hot columns
-        # of fewer rows is smaller, so more of the backward GEMMs is skipped.
-        step = e - s if cfg.filter_eps is None else _FILTER_ROWS
-        groups = [(g0, min(g0 + step, e - s)) for g0 in range(0, e - s, step)]
-        acts = [None if cfg.filter_eps is None else
-                active_columns(z[a:b], lse_c[a:b], yc[a:b], cfg.filter_eps, opts)
-                for a, b in groups]
-        if all(act is None for act in acts):  # nothing to skip: one GEMM pair per block
-            groups, acts = [(0, e - s)], [None]
+        # Filtering decides per block: the hot columns of all its rows are gathered once
+        # (smaller row groups skip more columns but pay a gather of W per group; measured
+        # slower on a trained LM, and the error is larger).
+        act = (None if cfg.filter_eps is None
+               else active_columns(z, lse_c, yc, cfg.filter_eps, opts))
         if factored:
-            for (a, b), act in zip(groups, acts, strict=True):
-                _accumulate_factored(z[a:b], w_c[a:b], yc[a:b], h_c[a:b], weight, buf, act, dh,
-                                     dh_buf, dW, db, w_sum, h_sum, rows, s + a, s + b, opts)
+            _accumulate_factored(z, w_c, yc, h_c, weight, buf, act, dh, dh_buf, dW, db, w_sum,
+                                 h_sum, rows, s, e, opts)
             w_total += w_c.sum()
             continue
         g = gradient_inplace(z, buf, lse_c, w_c, yc, opts)
         if db is not None:
             db += g.sum(dim=0)
-        for (a, b), act in zip(groups, acts, strict=True):
-            _accumulate(g[a:b], h_c[a:b], weight, buf, act, dh, dh_buf, dW, rows, s + a, s + b)
+        _accumulate(g, h_c, weight, buf, act, dh, dh_buf, dW, rows, s, e)
     if factored and opts.label_smoothing > 0.0 and row_weight is not None:
         # The −ε/V term of every gradient entry, applied once: a rank-one update.
         smooth = opts.label_smoothing / opts.vocab_total
