@@ -10,6 +10,7 @@ gradient error each filter introduces.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +55,10 @@ def train_lm(seconds: float = 60.0) -> dict[str, Any]:
         ctx = torch.stack([seq[pos - CONTEXT + i] for i in range(CONTEXT)], 1)
         return body(emb(ctx).flatten(1))
 
+    # Train on every core whatever --threads says (that setting is for the timed workers),
+    # so that the model, and with it the sparsity filtering sees, does not depend on it.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
     steps, t0, loss = 0, time.perf_counter(), torch.tensor(0.0)
     while time.perf_counter() - t0 < seconds:
         pos = torch.randint(CONTEXT, len(train), (512,))
@@ -62,6 +67,7 @@ def train_lm(seconds: float = 60.0) -> dict[str, Any]:
         loss.backward()
         opt.step()
         steps += 1
+    torch.set_num_threads(threads)
     with torch.no_grad():
         pos = torch.arange(CONTEXT, CONTEXT + EVAL_TOKENS)
         h = hidden(held, pos).contiguous()

@@ -182,8 +182,8 @@ def _accumulate_factored(p: Tensor, w_c: Tensor, yc: Tensor, h_c: Tensor, weight
         p[r, yc] -= 1.0 - eps
     else:
         p[r[owned], yc[owned]] -= 1.0 - eps
-    pa = p if act is None else p.index_select(1, act)
-    wa = weight if act is None else weight.index_select(0, act)
+    pa = p if act is None else _gather_columns(p, act, buf)
+    wa = weight if act is None else _gather_rows(weight, act, buf)
     compute = p.dtype
     p_low = _to_storage(pa, weight, buf, act)
     if dh is not None:
@@ -199,7 +199,7 @@ def _accumulate_factored(p: Tensor, w_c: Tensor, yc: Tensor, h_c: Tensor, weight
             dh.index_copy_(0, rows[s:e], target)
     h32 = h_c if h_c.dtype == compute else h_c.to(compute)
     if dW is not None:
-        _update_dw(dW, pa, h32 * w_c.unsqueeze(1), act)
+        _update_dw(dW, pa, h32 * w_c.unsqueeze(1), act, buf)
         if h_sum is not None and eps > 0.0:
             h_sum += w_c @ h32
     if db is not None:
@@ -211,8 +211,8 @@ def _accumulate(g: Tensor, h_c: Tensor, weight: Tensor, buf: BlockBuffers, act: 
                 rows: Tensor | None, s: int, e: int) -> None:
     """∂h[block] = G @ W and ∂W += Gᵀ @ h from a fully formed gradient block (soft-capping)."""
     if act is not None:
-        g = g.index_select(1, act)
-        weight_a = weight.index_select(0, act)
+        g = _gather_columns(g, act, buf)
+        weight_a = _gather_rows(weight, act, buf)
     else:
         weight_a = weight
     g_low = _to_storage(g, weight, buf, act)
@@ -223,10 +223,25 @@ def _accumulate(g: Tensor, h_c: Tensor, weight: Tensor, buf: BlockBuffers, act: 
             dh.index_copy_(0, rows[s:e], target)
     if dW is not None:
         h32 = h_c if h_c.dtype == dW.dtype else h_c.to(dW.dtype)
-        _update_dw(dW, g, h32, act)
+        _update_dw(dW, g, h32, act, buf)
 
 
-def _update_dw(dW: Tensor, g: Tensor, hs: Tensor, act: Tensor | None) -> None:
+def _gather_columns(p: Tensor, act: Tensor, buf: BlockBuffers) -> Tensor:
+    """The active columns of a (c, V) block as a (c, A) scratch view. Blocks are stored
+    vocabulary-major, so this gathers contiguous rows of the (V, c) transpose (a column
+    gather of the (c, V) view copies element by element, 3× slower)."""
+    out = buf.scratch("columns", (act.shape[0], p.shape[0]), p.dtype)
+    return torch.index_select(p.t(), 0, act, out=out).t()
+
+
+def _gather_rows(weight: Tensor, act: Tensor, buf: BlockBuffers) -> Tensor:
+    """The active rows of W as a contiguous (A, D) scratch view."""
+    out = buf.scratch("rows", (act.shape[0], weight.shape[1]), weight.dtype)
+    return torch.index_select(weight, 0, act, out=out)
+
+
+def _update_dw(dW: Tensor, g: Tensor, hs: Tensor, act: Tensor | None,
+               buf: BlockBuffers) -> None:
     """dW[cols] += gᵀ @ hs in the compute precision (fp32 for half inputs).
 
     For half-precision inputs this one GEMM runs in fp32: a half-precision product would have
@@ -237,7 +252,8 @@ def _update_dw(dW: Tensor, g: Tensor, hs: Tensor, act: Tensor | None) -> None:
     if act is None:
         dW.addmm_(g.t(), hs)
     else:
-        dW.index_add_(0, act, g.t() @ hs)
+        prod = buf.scratch("product", (act.shape[0], hs.shape[1]), dW.dtype)
+        dW.index_add_(0, act, torch.mm(g.t(), hs, out=prod))
 
 
 def _finish_loss(per_row: Tensor, reduction: str, count: int) -> Tensor:

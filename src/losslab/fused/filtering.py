@@ -8,10 +8,11 @@ are all below ``filter_eps``.
 Here the "tile" is one vocabulary column of a row block: after the softmax of a block the
 columns j whose gradient entries satisfy ``|∂ℓ_i/∂z_ij| < ε_f`` for every row i of the block
 (and that are nobody's target) are dropped, and the two backward GEMMs run only on the
-gathered active columns. With filtering, rows are processed in target order (``api``): rows
-predicting the same token share their hot columns, so blocks have fewer of them. Gathering the active columns is vocabulary sorting taken to its
-limit: CCE sorts the vocabulary so that hot entries share tiles; a gather puts every hot
-entry into one dense tile, so there is no separate sorting switch.
+gathered active columns. With filtering, rows are processed in target order (``api``):
+rows predicting the same token share their hot columns, so blocks have fewer of them.
+Gathering the active columns is vocabulary sorting taken to its limit: CCE sorts the
+vocabulary so that hot entries share tiles; a gather puts every hot entry into one dense
+tile, so there is no separate sorting switch.
 
 Error bound (what the tests check). Every skipped gradient entry has magnitude below ε_f
 before the upstream weight w_i (w_i = 1/K for ``mean``, 1 for ``sum``, the upstream gradient
