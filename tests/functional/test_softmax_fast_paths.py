@@ -9,12 +9,10 @@ import losslab.functional as LF
 from losslab.functional import _row_chunks
 from losslab.functional._plackett_luce import ascending_pl_order, plackett_luce
 from losslab.functional._softmax_ops import (
-    log_probs_at,
     selected_self_adjusted_entropy,
     softmax_kl,
-    softmax_objective,
     sparse_soft_cross_entropy,
-    symmetric_cross_entropy,
+    student_teacher_symmetric_ce,
 )
 from losslab.functional._softmax_stats import softmax_column_stats, softmax_rational_sum
 from losslab.functional.distributional import _hl_gauss_band, _two_hot_band
@@ -27,6 +25,7 @@ def blocks(request, monkeypatch):
     """Block-wise kernels run as one block and as blocks of one or two rows (odd sizes)."""
     if request.param == "row blocks":
         monkeypatch.setattr(_row_chunks, "CPU_BLOCK_ELEMENTS", 11)
+        monkeypatch.setattr(_row_chunks, "MIN_ROWS", 1)
     return request.param
 
 
@@ -36,23 +35,6 @@ def _data(n=5, c=6, scale=1.0, seed=0):
     y = torch.randint(0, c, (n,), generator=g)
     other = torch.randn(n, c, generator=g, dtype=D)
     return z, y, other
-
-
-@pytest.mark.parametrize(
-    "kw", [{"q": "soft"}, {"a": "other"}, {"q": "soft", "a": "other", "b": -0.7, "scale": 0.25}]
-)
-def test_softmax_objective_value_and_gradcheck(kw):
-    z, _, other = _data()
-    soft = torch.softmax(other * 2, 1)
-    args = {k: (soft if v == "soft" else other if v == "other" else v) for k, v in kw.items()}
-    x = z * args.get("scale", 1.0)
-    ref = torch.zeros(z.shape[0], dtype=D)
-    if "q" in args:
-        ref = ref - (args["q"] * torch.log_softmax(x, 1)).sum(1)
-    if "a" in args:
-        ref = ref + args.get("b", 1.0) * (torch.softmax(x, 1) * args["a"]).sum(1)
-    torch.testing.assert_close(softmax_objective(z, **args), ref)
-    assert torch.autograd.gradcheck(lambda z: softmax_objective(z, **args), (z,))
 
 
 def test_softmax_kl_value_and_gradcheck_in_both_inputs(blocks):
@@ -93,25 +75,12 @@ def test_selected_self_adjusted_entropy_value_gradcheck_and_selection(blocks):
     assert torch.equal(grad[~selected], torch.zeros_like(grad[~selected]))
 
 
-def test_symmetric_cross_entropy_value_and_gradcheck(blocks):
+def test_student_teacher_symmetric_ce_value_and_gradcheck(blocks):
     z, _, t = _data(n=7)
     log_p, log_q = torch.log_softmax(z, 1), torch.log_softmax(t, 1)
     ref = -0.5 * ((log_q.exp() * log_p).sum(1) + (log_p.exp() * log_q).sum(1))
-    torch.testing.assert_close(symmetric_cross_entropy(z, t), ref)
-    assert torch.autograd.gradcheck(lambda z: symmetric_cross_entropy(z, t), (z,))
-
-
-def test_log_probs_at_value_gradcheck_and_precision_near_one(blocks):
-    z, y, _ = _data(n=7)
-    idx = torch.stack([y, (y + 3) % 6, y], 1)  # repeated columns accumulate
-    torch.testing.assert_close(log_probs_at(z, idx), torch.log_softmax(z, 1).gather(1, idx))
-    assert torch.autograd.gradcheck(lambda z: log_probs_at(z, idx), (z,))
-    # At a large common offset z_j - lse(z) would lose ~ulp(5000) = 5e-4; (z_j - max) + log
-    # max p keeps float32 precision.
-    big = torch.tensor([[5000.0, 4999.0, 4998.0, 4990.0]])
-    exact = torch.log_softmax(big.double(), 1).float()
-    got = log_probs_at(big, torch.tensor([[0, 1, 2, 3]]))
-    torch.testing.assert_close(got, exact, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(student_teacher_symmetric_ce(z, t), ref)
+    assert torch.autograd.gradcheck(lambda z: student_teacher_symmetric_ce(z, t), (z,))
 
 
 def test_sparse_soft_cross_entropy_equals_dense_and_gradcheck():
@@ -186,8 +155,43 @@ def test_banded_targets_equal_dense_encodings_exactly(dtype, v_min, v_max, m, si
     assert torch.equal(torch.zeros_like(dense2).scatter_add_(1, idx2, w2), dense2)
 
 
-def test_fast_paths_refuse_double_backward():
-    z, y, other = _data()
-    loss = softmax_objective(z, q=torch.softmax(other, 1)).sum()
-    with pytest.raises(NotImplementedError, match="first-order backward"):
+def test_fast_paths_refuse_double_backward_naming_the_kernel():
+    z, _, other = _data()
+    loss = softmax_kl(other, z).sum()
+    with pytest.raises(NotImplementedError, match="SoftmaxKL has a hand-written first-order"):
         torch.autograd.grad(loss, z, create_graph=True)
+
+
+def test_ler_selection_edge_cases():
+    z = torch.randn(4, 5, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    y = torch.zeros(4, dtype=torch.long)
+    # no known class: nothing is selected (and nothing fails)
+    loss = LF.ler(z, y, num_known=0, threshold=0.0)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
+    # the arg-max is taken on the probabilities: logits one ulp apart that round to the same
+    # probability select the first (known) class
+    a = torch.tensor(1.6113746)
+    b = torch.nextafter(a, torch.tensor(2.0))
+    zz = torch.tensor([[a.item(), b.item(), -30.0]])
+    p = torch.softmax(zz / 0.1, 1)
+    assert p[0, 0] == p[0, 1] and zz[0, 0] < zz[0, 1]
+    assert LF.ler(zz, torch.tensor([0]), num_known=1, threshold=0.0, reduction="none").item() != 0.0
+
+
+def test_cbc_keeps_second_derivatives():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 4, generator=g, dtype=D, requires_grad=True)
+    t = torch.randn(6, 4, generator=g, dtype=D)
+    loss = LF.cbc(z, torch.zeros(6, dtype=torch.long), teacher_logits=t, positive_threshold=0.1)
+    (grad,) = torch.autograd.grad(loss, z, create_graph=True)
+    assert torch.autograd.gradgradcheck(
+        lambda z: LF.cbc(z, torch.zeros(6, dtype=torch.long), teacher_logits=t,
+                         positive_threshold=0.1), (z,))
+
+
+def test_wide_rows_use_blocks_of_at_least_min_rows():
+    wide = torch.zeros(100, 2 * _row_chunks.CPU_BLOCK_ELEMENTS)
+    assert _row_chunks.rows_per_block(wide) == _row_chunks.MIN_ROWS
+    assert _row_chunks.rows_per_block(torch.zeros(100, 1000)) == 65

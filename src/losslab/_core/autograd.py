@@ -26,7 +26,7 @@ def first_order_only(backward: BackwardFn) -> BackwardFn:
     @functools.wraps(backward)
     def guarded(ctx: Any, *grads: Any) -> Any:
         if torch.is_grad_enabled():  # the engine enables grad mode only for create_graph=True
-            name = type(ctx).__name__.removesuffix("Backward")
+            name = getattr(ctx, "name", None) or type(ctx).__name__.removesuffix("Backward")
             raise NotImplementedError(
                 f"losslab: {name} has a hand-written first-order backward; second derivatives "
                 f"(create_graph=True: Hessian-vector products, gradient-norm penalties) are not "

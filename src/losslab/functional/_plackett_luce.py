@@ -65,16 +65,18 @@ class _PlackettLuce(RowKernel):
 
     def _terms(self, z: Tensor, t: Tensor, order: Tensor) -> tuple[Tensor, ...]:
         """(alpha, s - max s, e = exp(s - max s), prefix sums of e, rows whose sums underflow)."""
-        alpha = torch.softmax(t / self.tau, dim=1).to(z.dtype).gather(1, order)
+        alpha = torch.softmax(t if self.tau == 1.0 else t / self.tau, dim=1)
+        alpha = alpha.to(z.dtype).gather(1, order)
         s = z.gather(1, order)
         s = s.sub_(s.amax(dim=1, keepdim=True))
         e = s.exp()
         sums = torch.cumsum(e, dim=1)
-        small = sums < torch.finfo(z.dtype).tiny
-        bad = small.any(dim=1)
+        # Prefix sums of positive terms never decrease: a row underflows iff its first does.
+        bad = sums[:, 0] < torch.finfo(z.dtype).tiny if sums.shape[1] else sums.new_zeros(
+            sums.shape[0], dtype=torch.bool)
         if bool(bad.any()):
             # Those rows are recomputed by the caller; keep their discarded values finite.
-            sums.masked_fill_(small, 1.0)
+            sums.masked_fill_(sums < torch.finfo(z.dtype).tiny, 1.0)
         return alpha, s, e, sums, bad
 
     def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:

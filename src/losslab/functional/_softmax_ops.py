@@ -54,68 +54,6 @@ def target_rowdot(q: Tensor, x: Tensor) -> Tensor:
     return d
 
 
-class _SoftmaxObjective(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any, z: Tensor, q: Tensor | None, a: Tensor | None, b: float, scale: float
-    ) -> Tensor:
-        x = z if scale == 1.0 else z * scale
-        p, lse = softmax_lse(x)
-        value = torch.zeros_like(lse)
-        sq = va = None
-        if q is not None:
-            sq = q.sum(1)
-            value = lse * sq - target_rowdot(q, x)
-        if a is not None:
-            va = rowdot(p, a)
-            value = value + b * va
-        ctx.scale, ctx.b = scale, b
-        ctx.save_for_backward(p, q, a, sq, va)
-        return value
-
-    @staticmethod
-    @first_order_only
-    @once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None, None]:
-        p, q, a, sq, va = ctx.saved_tensors
-        gs = (g * ctx.scale).unsqueeze(1)
-        if a is None:
-            grad = p * (gs * sq.unsqueeze(1))
-        else:
-            # p (sq + b a - b va) = b p (a - (va - sq / b))
-            shift = va if sq is None else va - sq / ctx.b
-            grad = (a - shift.unsqueeze(1)).mul_(p).mul_(gs * ctx.b)
-        if q is not None:
-            grad.addcmul_(q, gs, value=-1.0)
-        return grad, None, None, None, None
-
-
-def softmax_objective(
-    z: Tensor,
-    *,
-    q: Tensor | None = None,
-    a: Tensor | None = None,
-    b: float = 1.0,
-    scale: float = 1.0,
-) -> Tensor:
-    """Per-row ``sum_c q_c (lse(x) - x_c) + b sum_c softmax(x)_c a_c`` with x = scale * z.
-
-    z: (K, C) logits (the only input that gets a gradient); q, a: (K, C) constants or None;
-    b: a nonzero coefficient of the ``a`` term.
-    ``softmax_objective(z, q=t)`` is the soft-target cross-entropy ``-(t * log_softmax(z)).sum(1)``.
-    """
-    if (q is None and a is None) or b == 0.0:
-        raise TypeError("softmax_objective: internal error, give q or a (with b != 0)")
-    out: Tensor = _SoftmaxObjective.apply(  # type: ignore[no-untyped-call]
-        z,
-        None if q is None else q.detach(),
-        None if a is None else a.detach(),
-        float(b),
-        float(scale),
-    )
-    return out
-
-
 class _SoftmaxKL(RowKernel):
     def __init__(self, scale: float) -> None:
         self.scale = scale
@@ -203,7 +141,7 @@ class _SymmetricCE(RowKernel):
         return grad, None
 
 
-def symmetric_cross_entropy(z: Tensor, teacher_logits: Tensor) -> Tensor:
+def student_teacher_symmetric_ce(z: Tensor, teacher_logits: Tensor) -> Tensor:
     r"""Per-row ½[−Σ_c q_c log p_c − Σ_c p_c log q_c], p = softmax(z), q = softmax(t) with the
     teacher t constant; block by block, nothing of size (K, C) kept.
 
@@ -211,38 +149,6 @@ def symmetric_cross_entropy(z: Tensor, teacher_logits: Tensor) -> Tensor:
               + p \odot (\textstyle\sum_c p_c t_c - t)\big]
     """
     (out,) = run_rows(_SymmetricCE(), z, teacher_logits.detach())
-    return out
-
-
-class _LogProbsAt(RowKernel):
-    """Inputs (z, idx): log softmax(z) at k columns per row, idx (K, k)."""
-
-    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-        z, idx = inputs
-        p = torch.softmax(z, dim=1)
-        m = z.amax(dim=1, keepdim=True)
-        # log p_j = (z_j - max z) - log sum exp(z - max z) = (z_j - max z) + log max p: no
-        # difference of two large numbers (unlike z_j - lse) where p_j is close to 1.
-        out = z.gather(1, idx).sub_(m).add_(torch.log(p.amax(dim=1, keepdim=True)))
-        return (out,), ()
-
-    def backward_rows(
-        self,
-        inputs: tuple[Tensor, ...],
-        saved: tuple[Tensor, ...],
-        grads: tuple[Tensor, ...],
-        needs: tuple[bool, ...],
-    ) -> tuple[Tensor | None, ...]:
-        z, idx = inputs
-        (g,) = grads
-        grad = torch.softmax(z, dim=1).mul_(-g.sum(1, keepdim=True))
-        return grad.scatter_add_(1, idx, g), None
-
-
-def log_probs_at(z: Tensor, idx: Tensor) -> Tensor:
-    """log softmax(z) at the columns ``idx`` (K, k) of each row of (K, C) logits, as (K, k);
-    one softmax per block forward and backward, no (K, C) log-probabilities kept."""
-    (out,) = run_rows(_LogProbsAt(), z, idx)
     return out
 
 
@@ -257,12 +163,16 @@ class _SelfAdjustedEntropy(RowKernel):
 
     def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
         (z,) = inputs
-        top_p = torch.softmax(z / self.selection_temperature, 1).amax(1)
-        selected = top_p >= self.threshold
-        if self.known < z.shape[1]:
-            # arg-max < known, without the slow arg-max: the first maximum lies among the
-            # known (leading) classes iff their max is >= the others' max.
-            selected &= z[:, : self.known].amax(1) >= z[:, self.known :].amax(1)
+        p_sel = torch.softmax(z / self.selection_temperature, 1)
+        selected = p_sel.amax(1) >= self.threshold
+        if self.known == 0:
+            selected &= False
+        elif self.known < z.shape[1]:
+            # arg-max < known without the slow arg-max (Tensor.max(dim) is ~10x amax): the
+            # first maximum of the probabilities lies among the known (leading) classes iff
+            # their max is >= the others' max. On the probabilities, as the arg-max is
+            # defined: rounding can tie classes whose logits differ.
+            selected &= p_sel[:, : self.known].amax(1) >= p_sel[:, self.known :].amax(1)
         x = z * self.scale
         p = torch.softmax(x, dim=1)
         # log_softmax(u) itself, not u - lse(u): at large |u| the difference of two large dot

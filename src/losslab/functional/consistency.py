@@ -26,10 +26,9 @@ from ._extras import logits_like_rows
 from ._logprob import log1m_prob_at, log1m_softmax, target_log_prob
 from ._row_chunks import block_slices
 from ._softmax_ops import (
-    log_probs_at,
     selected_self_adjusted_entropy,
     softmax_kl,
-    symmetric_cross_entropy,
+    student_teacher_symmetric_ce,
 )
 
 
@@ -74,7 +73,7 @@ def sce_consistency(
             z,
             detach=True,
         )
-        return symmetric_cross_entropy(z, t)
+        return student_teacher_symmetric_ce(z, t)
 
     return logit_loss(
         "sce_consistency",
@@ -343,14 +342,13 @@ def cbc(
             return weighted_mean(pos, (w_pos >= positive_threshold).to(z.dtype))
         if z.shape[1] == 2:  # ties aside, argmin is 1 - argmax; make it exact
             c_bar = 1 - y_tilde
+        # Plain autograd on one log-softmax (second derivatives stay available).
+        logp = torch.log_softmax(z, 1)
+        pos = -w_pos * logp.gather(1, y_tilde.unsqueeze(1)).squeeze(1)
         if negatives == "argmin" or z.shape[1] == 2:
-            # log p at the pseudo-label and at the complementary class from one softmax
-            lp = log_probs_at(z, torch.stack([y_tilde, c_bar], 1))
-            pos = -w_pos * lp[:, 0]
-            neg_log = log1m_prob_at(z, c_bar, lp[:, 1])
+            lp_bar = logp.gather(1, c_bar.unsqueeze(1)).squeeze(1)
+            neg_log = log1m_prob_at(z, c_bar, lp_bar)
         else:
-            logp = torch.log_softmax(z, 1)
-            pos = -w_pos * logp.gather(1, y_tilde.unsqueeze(1)).squeeze(1)
             log1m = log1m_softmax(z, logp.exp())
             not_pseudo = torch.ones_like(z, dtype=torch.bool).scatter_(
                 1, y_tilde.unsqueeze(1), False
