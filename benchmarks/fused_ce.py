@@ -8,7 +8,8 @@ inputs and gradients, see _harness.py):
 * torch     F.linear_cross_entropy(..., options=torch.nn.LinearCrossEntropyOptions())
 * cce       cut_cross_entropy.linear_cross_entropy(..., impl="torch_compile")
 * losslab   losslab.linear_cross_entropy (impl="chunked", automatic strategy)
-* losslab_recompute   the four-GEMM strategy, for comparison
+* losslab_recompute   the four-GEMM strategy, for comparison (also losslab_forward_grads,
+                      losslab_vocab_major: force that strategy)
 * losslab_chunk<k>    losslab with k rows per block (the speed/memory trade-off)
 
     .venv/bin/python benchmarks/fused_ce.py            # the three issue shapes, fp32 + bf16
@@ -64,7 +65,9 @@ def _step(method: str, h: Any, w: Any, y: Any, extra: dict[str, Any]) -> Any:
     elif method.startswith("losslab"):
         import losslab
 
-        impl = "chunked_recompute" if method == "losslab_recompute" else "chunked"
+        suffix = method.removeprefix("losslab_")
+        impl = f"chunked_{suffix}" if suffix in ("recompute", "forward_grads", "vocab_major") \
+            else "chunked"
         if method.startswith("losslab_chunk"):  # e.g. losslab_chunk256: rows per block
             extra = {**extra, "chunk_size": int(method.removeprefix("losslab_chunk"))}
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import losslab
-from losslab.fused import blocks
+from losslab.fused import blocks, vocab_major
 from losslab.fused.reference import reference_linear_cross_entropy
 
-IMPLS = ["chunked", "chunked_forward_grads", "chunked_recompute"]
+IMPLS = ["chunked", "chunked_forward_grads", "chunked_recompute", "chunked_vocab_major"]
 
 
 def _case(seed):
@@ -28,7 +28,8 @@ def _case(seed):
     share = rng.choice([0.0, 0.0, 0.3, 0.9, 1.0])
     t[torch.rand(lead, generator=g) < share] = ignore_index
     reduction = rng.choice(["mean", "sum", "none"])
-    impl = rng.choice(IMPLS if reduction != "none" else ["chunked", "chunked_recompute"])
+    impl = rng.choice(IMPLS if reduction != "none"
+                      else ["chunked", "chunked_recompute", "chunked_vocab_major"])
     opts = dict(
         ignore_index=ignore_index,
         reduction=reduction,
@@ -60,6 +61,9 @@ def test_random_options_match_reference_in_float64(seed, monkeypatch):
     h, w, b, t, opts, impl, chunk = _case(seed)
     if seed % 2:  # logits GEMMs in several vocabulary tiles, the last one partial
         monkeypatch.setattr(blocks, "CPU_VOCAB_TILE", random.Random(-seed).choice([1, 5, 16]))
+    if seed % 3:  # vocabulary-major backward over several vocabulary and row tiles
+        monkeypatch.setattr(vocab_major, "_VOCAB_TILE", random.Random(seed).choice([1, 4, 7]))
+        monkeypatch.setattr(vocab_major, "_TILE_BYTES", random.Random(seed).choice([8, 100, 10**6]))
     ours = _loss_and_grads(losslab.linear_cross_entropy, h, w, b, t, opts, seed,
                            impl=impl, chunk_size=chunk)
     ref = _loss_and_grads(reference_linear_cross_entropy, h, w, b, t, opts, seed)

@@ -5,12 +5,15 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import losslab
+from losslab.fused import vocab_major
 from losslab.fused.chunked import default_rows_per_block
 from losslab.fused.filtering import resolve_filter_eps
 from losslab.fused.reference import reference_linear_cross_entropy
 
 
-@pytest.mark.parametrize("impl", ["chunked_forward_grads", "chunked_recompute"])
+@pytest.mark.parametrize(
+    "impl", ["chunked_forward_grads", "chunked_recompute", "chunked_vocab_major", "chunked"]
+)
 def test_bf16_inputs_accumulate_in_fp32_and_match_the_reference(impl):
     g = torch.Generator().manual_seed(0)
     h = (torch.randn(50, 32, generator=g) * 0.5).bfloat16().requires_grad_()
@@ -35,8 +38,11 @@ def test_filter_auto_thresholds_follow_cce():
     assert resolve_filter_eps("f", None, torch.float32) is None
 
 
+@pytest.mark.parametrize("impl", ["chunked", "chunked_vocab_major"])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
-def test_filtered_gradients_stay_within_the_documented_bound(reduction):
+def test_filtered_gradients_stay_within_the_documented_bound(reduction, impl, monkeypatch):
+    monkeypatch.setattr(vocab_major, "_VOCAB_TILE", 16)  # tiles that can be skipped
+    monkeypatch.setattr(vocab_major, "_TILE_BYTES", 8 * 16 * 8)
     g = torch.Generator().manual_seed(1)
     n, d, v, eps = 64, 8, 400, 1e-3
     w = torch.randn(v, d, generator=g, dtype=torch.float64)
@@ -47,7 +53,7 @@ def test_filtered_gradients_stay_within_the_documented_bound(reduction):
     def grads(filter_eps):
         hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
         loss = losslab.linear_cross_entropy(hh, ww, t, reduction=reduction, chunk_size=16,
-                                            filter_eps=filter_eps)
+                                            filter_eps=filter_eps, impl=impl)
         (loss * up).sum().backward() if reduction == "none" else loss.backward()
         return loss.detach(), hh.grad, ww.grad
 
@@ -79,9 +85,12 @@ class _LargestAllocation(TorchDispatchMode):
 
 @pytest.mark.parametrize("impl,reduction", [("chunked_forward_grads", "mean"),
                                             ("chunked_recompute", "sum"),
-                                            ("chunked", "none")])
-def test_chunked_path_never_allocates_n_by_v(impl, reduction):
+                                            ("chunked", "none"),
+                                            ("chunked_vocab_major", "mean")])
+def test_chunked_path_never_allocates_n_by_v(impl, reduction, monkeypatch):
     n, d, v, rows = 600, 16, 500, 32
+    # vocabulary-major tiles: `rows` rows × a whole (here: the only) vocabulary tile
+    monkeypatch.setattr(vocab_major, "_TILE_BYTES", rows * v * 4)
     h = torch.randn(n, d, requires_grad=True)
     w = torch.randn(v, d, requires_grad=True)
     t = torch.randint(0, v, (n,))

@@ -15,7 +15,8 @@ from .filtering import resolve_filter_eps
 from .reference import reference_linear_cross_entropy
 
 FN = "linear_cross_entropy"
-IMPLS = ("auto", "chunked", "chunked_forward_grads", "chunked_recompute", "reference", "triton")
+IMPLS = ("auto", "chunked", "chunked_forward_grads", "chunked_recompute", "chunked_vocab_major",
+         "reference", "triton")
 
 
 def _check_tensors(hidden: object, weight: object, target: object, bias: object,
@@ -78,6 +79,9 @@ def _check_targets(y: Tensor, vocab_total: int, ignore_index: int) -> None:
             f"{FN}: target has class {bad} but the vocabulary has V={vocab_total} entries; "
             f"targets must lie in [0, {vocab_total - 1}] or equal ignore_index={ignore_index}"
         )
+
+
+_HALF = (torch.bfloat16, torch.float16)
 
 
 def _resolve_impl(impl: object, device: torch.device, group: Any) -> str:
@@ -143,8 +147,11 @@ def linear_cross_entropy(
         shift: score hidden[..., t, :] against target[..., t+1] without a slicing copy;
             ``none`` output then has shape target[..., 1:].
         impl: ``"auto"`` (Triton on CUDA when installed, else chunked), ``"chunked"``
-            (strategy chosen per call), ``"chunked_forward_grads"``, ``"chunked_recompute"``,
-            ``"triton"``, ``"reference"`` (materialises the logits).
+            (strategy chosen per call: vocabulary-major for bf16/fp16 weights, else gradients
+            in the forward pass for scalar losses, else recompute), ``"chunked_forward_grads"``,
+            ``"chunked_recompute"``, ``"chunked_vocab_major"`` (see
+            :mod:`losslab.fused.vocab_major`), ``"triton"``, ``"reference"`` (materialises
+            the logits).
         chunk_size: rows per block (default: blocks of about 10 MiB, at least 32 rows).
         filter_eps: None (exact), ``"auto"`` or a threshold; see :mod:`losslab.fused.filtering`.
         return_lse: also return the per-position LSE(z') (not differentiable; 0 where ignored).
@@ -222,7 +229,9 @@ def linear_cross_entropy(
         rows = order if rows is None else rows.index_select(0, order)
         y = y.index_select(0, order)
     strategy = "forward_grads"
-    if impl == "chunked_recompute" or reduction == "none" or process_group is not None:
+    if impl == "chunked_vocab_major" or (impl == "chunked" and w.dtype in _HALF):
+        strategy = "vocab_major"
+    elif impl == "chunked_recompute" or reduction == "none" or process_group is not None:
         if impl == "chunked_forward_grads":
             raise ValueError(
                 f"{FN}: impl='chunked_forward_grads' needs a scalar loss and no process_group; "

@@ -12,6 +12,8 @@ Two strategies:
   the logits (four GEMMs in all, as in Cut Cross-Entropy). Needed for ``reduction="none"``
   (the per-row upstream gradient is only known in backward), for vocabulary parallelism
   (the global LSE is known only after all blocks), and when asked for.
+* ``"vocab_major"`` — the same forward; the backward walks vocabulary tiles in the outer loop
+  (:mod:`.vocab_major`), so no (V, D) fp32 accumulator exists: the default for bf16/fp16.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .blocks import (
     softmax_inplace_lse,
 )
 from .filtering import active_columns
+from .vocab_major import vocab_major_grads
 
 _BLOCK_BYTES = 10 * 2**20  # one block of logits: 10 MiB (2 % of the fp32 logits at 4096×32768)
 _MIN_ROWS = 32  # fewer rows per block starve the GEMMs
@@ -45,7 +48,7 @@ class ChunkConfig:
 
     opts: LossOptions
     reduction: str
-    strategy: str  # "forward_grads" | "recompute"
+    strategy: str  # "forward_grads" | "recompute" | "vocab_major"
     rows_per_block: int
     filter_eps: float | None
     count: int  # kept rows over the whole batch (the mean's denominator)
@@ -325,8 +328,12 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             else:
                 w = g_loss.to(lse.dtype) / (max(cfg.count, 1) if cfg.reduction == "mean" else 1)
                 row_weight = w.expand(y.shape[0])
-            *_, dh, dW, db = _run_blocks(h, weight, bias, y, rows, cfg, lse=lse,
-                                         row_weight=row_weight, grads=ctx.grads)
+            if cfg.strategy == "vocab_major":
+                dh, dW, db = vocab_major_grads(h, weight, bias, y, rows, cfg, lse, row_weight,
+                                               ctx.grads)
+            else:
+                *_, dh, dW, db = _run_blocks(h, weight, bias, y, rows, cfg, lse=lse,
+                                             row_weight=row_weight, grads=ctx.grads)
             if dh is not None and cfg.group is not None:
                 parallel.all_reduce_sum(dh, cfg.group)
         if dW is not None and dW.dtype != ctx.weight_dtype:

@@ -1,0 +1,111 @@
+"""Vocabulary-major backward of the fused linear cross-entropy (half-precision inputs).
+
+The row-major strategies accumulate ∂W over row blocks, so they keep a (V, D) accumulator for
+the whole backward; for bf16/fp16 weights it must be fp32 (adding block products in half
+precision drifts), which costs V·D·4 bytes — 512 MiB at V = 131072, D = 1024, as much as the
+bf16 logits the fused loss exists to avoid. Here the loops are swapped, as in Cut
+Cross-Entropy's backward: the outer loop walks tiles of ``_VOCAB_TILE`` vocabulary rows, the
+inner loop row tiles; each (rows × vocabulary) tile recomputes its logits, forms the
+gradient from the forward's LSE, adds G·W_t into an fp32 ∂h and G_tᵀ·h into an fp32
+accumulator of *that vocabulary tile only*, which is rounded once into the half-precision ∂W
+when the tile is done. Extra memory: the fp32 ∂h (N·D·4 bytes), one (rows × tile) logits
+buffer and one (tile × D) accumulator — no O(V·D) or O(N·V) term.
+
+Cost: four GEMMs (the forward's LSE pass plus logits, ∂h, ∂W here) instead of three; in
+half precision the GEMMs run at bf16 speed and the fp32 ∂W GEMM of the row-major path is
+gone. The GEMM products are rounded to the input precision before the fp32 accumulation
+(CPU PyTorch has no bf16×bf16→fp32 GEMM), as ``hidden @ weight.T`` rounds its product.
+
+With ``filter_eps`` a (rows × tile) tile whose every gradient entry is below the threshold
+and that holds no row's target is skipped (Cut Cross-Entropy's tile filtering); the error
+bound of :mod:`losslab.fused.filtering` holds as stated there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from .blocks import BlockBuffers, block_logits, gradient_inplace, probabilities_inplace
+
+if TYPE_CHECKING:
+    from .chunked import ChunkConfig
+
+_VOCAB_TILE = 1024  # vocabulary rows per tile
+_TILE_BYTES = 8 * 2**20  # fp32 logits of one (rows × vocabulary) tile
+
+
+def vocab_major_grads(
+    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, rows: Tensor | None,
+    cfg: ChunkConfig, lse: Tensor, row_weight: Tensor, grads: tuple[bool, bool, bool],
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """(∂h, ∂W, ∂b) of Σ_i w_i ℓ_i given the global per-kept-row LSE (rows: kept row indices
+    into ``h`` or None). ∂h has h's shape and dtype, ∂W the weight's; ∂b is in the compute
+    precision (the caller converts it)."""
+    want_h, want_w, want_b = grads
+    opts = cfg.opts
+    k, dim = y.shape[0], h.shape[1]
+    vocab = weight.shape[0]
+    compute = torch.promote_types(h.dtype, torch.float32)
+    tile = min(_VOCAB_TILE, max(vocab, 1))
+    step = max(1, min(k, _TILE_BYTES // (tile * torch.finfo(compute).bits // 8)))
+    buffers: dict[int, BlockBuffers] = {}  # by tile width (the last tile may be narrower)
+    local_y = y - cfg.vocab_start
+    dh32 = torch.zeros(k, dim, dtype=compute, device=h.device) if want_h else None
+    dW = torch.empty_like(weight) if want_w else None
+    db = torch.zeros(vocab, dtype=compute, device=h.device) if want_b else None
+    acc = torch.empty(tile, dim, dtype=compute, device=h.device) if want_w else None
+    row_blocks = [(s, min(s + step, k)) for s in range(0, k, step)]
+    hs = [h[s:e] if rows is None else h.index_select(0, rows[s:e]) for s, e in row_blocks]
+    for v0 in range(0, vocab, tile):
+        v1 = min(v0 + tile, vocab)
+        w_t = weight[v0:v1]
+        b_t = None if bias is None else bias[v0:v1]
+        if acc is not None:
+            acc.zero_()
+        buf = buffers.get(v1 - v0)
+        if buf is None:
+            buf = buffers[v1 - v0] = BlockBuffers(step, v1 - v0, compute=compute,
+                                                  storage=h.dtype, device=h.device,
+                                                  softcap=opts.softcap is not None)
+        for (s, e), h_c in zip(row_blocks, hs, strict=True):
+            z = block_logits(buf, h_c, w_t, b_t, opts.softcap)
+            lse_c = lse[s:e]
+            probabilities_inplace(z, lse_c)
+            in_tile = local_y[s:e] - v0
+            in_tile = torch.where((in_tile >= 0) & (in_tile < v1 - v0), in_tile, -1)
+            if cfg.filter_eps is not None and _skippable(z, lse_c, in_tile, cfg):
+                continue
+            g = gradient_inplace(z, buf, lse_c, row_weight[s:e], in_tile, opts)
+            if db is not None:
+                db[v0:v1] += g.sum(dim=0)
+            g_low = g if g.dtype == weight.dtype else g.to(weight.dtype)
+            if dh32 is not None:
+                dh32[s:e] += g_low @ w_t
+            if acc is not None:
+                acc[: v1 - v0] += g_low.t() @ h_c
+        if dW is not None and acc is not None:
+            dW[v0:v1] = acc[: v1 - v0]
+    dh = None
+    if dh32 is not None:
+        dh = torch.zeros_like(h) if rows is not None else torch.empty_like(h)
+        if rows is None:
+            dh.copy_(dh32)
+        else:
+            dh.index_copy_(0, rows, dh32.to(h.dtype))
+    return dh, dW, db
+
+
+def _skippable(p: Tensor, lse: Tensor, in_tile: Tensor, cfg: ChunkConfig) -> bool:
+    """True when every gradient entry of the probability tile is below filter_eps (see
+    :func:`losslab.fused.filtering.active_columns` for the conservative test)."""
+    opts = cfg.opts
+    eps = float(cfg.filter_eps)  # type: ignore[arg-type]
+    if opts.label_smoothing / opts.vocab_total >= eps or bool((in_tile >= 0).any()):
+        return False
+    scale = 1.0
+    if opts.z_loss > 0.0 and lse.numel() > 0:
+        scale = float((1.0 + 2.0 * opts.z_loss * lse).abs().max())
+    return p.numel() == 0 or float(p.amax()) * scale < eps
