@@ -31,6 +31,7 @@ from .blocks import (
     block_logits,
     block_loss,
     gradient_inplace,
+    hidden_grad_product,
     probabilities_inplace,
     recompute_lse,
     softmax_inplace_lse,
@@ -191,7 +192,8 @@ def _accumulate_factored(p: Tensor, w_c: Tensor, yc: Tensor, h_c: Tensor, weight
     p_low = _to_storage(pa, weight, buf, act)
     if dh is not None:
         target = dh[s:e] if rows is None else dh_buf[: e - s]  # type: ignore[index]
-        prod = torch.mm(p_low, wa, out=target)
+        prod = (hidden_grad_product(p_low, wa, target, buf) if act is None
+                else torch.mm(p_low, wa, out=target))
         corr = prod.to(compute) if prod.dtype != compute else prod
         corr.mul_(w_c.unsqueeze(1))
         if w_sum is not None:
@@ -221,7 +223,10 @@ def _accumulate(g: Tensor, h_c: Tensor, weight: Tensor, buf: BlockBuffers, act: 
     g_low = _to_storage(g, weight, buf, act)
     if dh is not None:
         target = dh[s:e] if rows is None else dh_buf[: e - s]  # type: ignore[index]
-        torch.mm(g_low, weight_a, out=target)
+        if act is None:
+            hidden_grad_product(g_low, weight_a, target, buf)
+        else:
+            torch.mm(g_low, weight_a, out=target)
         if rows is not None:
             dh.index_copy_(0, rows[s:e], target)
     if dW is not None:
