@@ -1,5 +1,7 @@
 """Half precision, gradient filtering, input errors and the no-O(N·V) memory guarantee."""
 
+import math
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -183,3 +185,51 @@ def test_hidden_gradient_split_over_threads_matches_one_gemm(threads):
     finally:
         torch.set_num_threads(before)
     torch.testing.assert_close(out, gt.t() @ w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl,first_skipped", [("chunked", 1), ("chunked_recompute", 1),
+                                                ("chunked_vocab_major", 16)])
+def test_filtering_bound_holds_with_a_negative_z_loss_factor_and_exact_bias_gradient(
+        impl, first_skipped, monkeypatch):
+    # One dominant class at logit -1 makes LSE < 0, so a = 1 + 2 c_z LSE < 0 (c_z = 2), and
+    # every other class has p·|a| just below filter_eps; with label smoothing each skipped
+    # entry p·a − ε/V then has magnitude p·|a| + ε/V > filter_eps unless the test adds ε/V.
+    monkeypatch.setattr(vocab_major, "_VOCAB_TILE", 16)
+    v, eps, cz, ls, top = 400, 1e-3, 2.0, 0.2, -1.0
+    for delta in (x / 10 for x in range(40, 120)):
+        e = math.exp(-delta)
+        p = e / (1 + (v - 1) * e)
+        a = 1 + 2 * cz * (top + math.log(1 + (v - 1) * e))
+        if a < 0 and 0.55 * eps < p * abs(a) < 0.95 * eps:
+            break
+    w = torch.full((v, 1), top - delta, dtype=torch.float64)
+    w[0] = top
+    h = torch.ones(4, 1, dtype=torch.float64)
+    t = torch.zeros(4, dtype=torch.long)
+
+    def grads(filter_eps):
+        hh, bb = h.clone().requires_grad_(), torch.zeros(v, dtype=torch.float64).requires_grad_()
+        losslab.linear_cross_entropy(hh, w, t, bias=bb, reduction="sum", z_loss=cz,
+                                     label_smoothing=ls, filter_eps=filter_eps,
+                                     impl=impl).backward()
+        return hh.grad, bb.grad
+
+    (dh0, db0), (dh1, db1) = grads(None), grads(eps)
+    assert float((dh1 - dh0).abs().max()) <= eps * float(w[first_skipped:].abs().sum())
+    torch.testing.assert_close(db1, db0, rtol=1e-12, atol=1e-15)  # the bias gradient is exact
+
+
+@pytest.mark.parametrize(
+    "impl", ["chunked", "chunked_vocab_major", "chunked_forward_grads", "chunked_recompute"]
+)
+def test_fp16_survives_a_loss_scaler_sized_upstream_gradient(impl):
+    g = torch.Generator().manual_seed(0)
+    h = (torch.randn(8, 16, generator=g) * 0.01).half().requires_grad_()
+    w = (torch.randn(50, 16, generator=g) * 0.02).half().requires_grad_()
+    t = torch.randint(0, 50, (8,), generator=g)
+    (losslab.linear_cross_entropy(h, w, t, reduction="sum", impl=impl) * 1e5).backward()
+    h32, w32 = h.detach().float().requires_grad_(), w.detach().float().requires_grad_()
+    (reference_linear_cross_entropy(h32, w32, t, reduction="sum") * 1e5).backward()
+    for ours, exact in ((h.grad, h32.grad), (w.grad, w32.grad)):
+        assert bool(torch.isfinite(ours).all())
+        assert float((ours.float() - exact).norm() / exact.norm()) < 2e-2

@@ -235,7 +235,9 @@ def linear_cross_entropy(
         if impl == "chunked_forward_grads":
             raise ValueError(
                 f"{FN}: impl='chunked_forward_grads' needs a scalar loss and no process_group; "
-                f"got reduction={reduction!r}; use 'chunked' or 'chunked_recompute'"
+                f"got reduction={reduction!r}"
+                f"{' and a process_group' if process_group is not None else ''}; "
+                "use 'chunked' or 'chunked_recompute'"
             )
         strategy = "recompute"
     cfg = ChunkConfig(

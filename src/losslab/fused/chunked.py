@@ -315,7 +315,8 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
                 raise RuntimeError(
                     "linear_cross_entropy: backward ran twice through the forward_grads "
                     "strategy, whose gradients are handed over (not copied) on the first "
-                    "backward; use impl='chunked_recompute' with retain_graph=True"
+                    "backward; use impl='chunked_recompute' or 'chunked_vocab_major' with "
+                    "retain_graph=True"
                 )
             dh, dW, db = ctx.held
             ctx.held = []
@@ -323,7 +324,9 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             out = []
             for grad in (dh, dW, db):
                 if grad is not None and not bool(scale == 1.0):
-                    grad.mul_(scale.to(grad.dtype))
+                    # the 0-dim fp32 scale keeps fp32 arithmetic: a loss scaler's 65536 would
+                    # itself round to inf in fp16
+                    grad.mul_(scale if scale.is_floating_point() else scale.to(grad.dtype))
                 out.append(grad)
             dh, dW, db = out
         else:

@@ -61,8 +61,8 @@ def active_columns(p: Tensor, lse: Tensor, local_target: Tensor | None, eps: flo
                    opts: LossOptions) -> Tensor | None:
     """Columns of the probability block ``p`` (c, V) whose gradient may reach ``eps``.
 
-    A column is inactive (conservatively) when max_i p_ij · max_i(1 + 2 c_z LSE_i) < eps,
-    ε/V < eps, and no row of the block targets it. Returns the sorted active column
+    A column is inactive (conservatively) when max_i p_ij · max_i|1 + 2 c_z LSE_i| + ε/V
+    < eps and no row of the block targets it. Returns the sorted active column
     indices, or None when filtering would not pay off.
     """
     smooth = opts.label_smoothing / opts.vocab_total
@@ -71,8 +71,8 @@ def active_columns(p: Tensor, lse: Tensor, local_target: Tensor | None, eps: flo
     scale = 1.0
     if opts.z_loss > 0.0 and lse.numel() > 0:
         scale = float((1.0 + 2.0 * opts.z_loss * lse).abs().max())
-    # |p·a − ε/V| ≤ max(p·a, ε/V): both below eps ⇒ the entry is below eps.
-    hot = p.amax(dim=0).mul_(scale) >= eps
+    # |p·a − ε/V| ≤ p·|a| + ε/V (a = 1 + 2 c_z LSE may be negative).
+    hot = p.amax(dim=0).mul_(scale).add_(smooth) >= eps
     if local_target is not None:
         owned = local_target[local_target >= 0]
         hot[owned] = True

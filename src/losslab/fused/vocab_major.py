@@ -8,8 +8,11 @@ Cross-Entropy's backward: the outer loop walks tiles of ``_VOCAB_TILE`` vocabula
 inner loop row tiles; each (rows × vocabulary) tile recomputes its logits, forms the
 gradient from the forward's LSE, adds G·W_t into an fp32 ∂h and G_tᵀ·h into an fp32
 accumulator of *that vocabulary tile only*, which is rounded once into the half-precision ∂W
-when the tile is done. Extra memory: the fp32 ∂h (N·D·4 bytes), one (rows × tile) logits
-buffer and one (tile × D) accumulator — no O(V·D) or O(N·V) term.
+when the tile is done. Extra memory: the ∂h accumulator in the compute precision (N·D·4
+bytes; for fp32 inputs it is the returned ∂h itself), one (rows × tile) logits buffer (plus a
+half-precision copy and a soft-cap buffer where those apply), one (tile × D) accumulator and,
+when rows are ignored, shifted or sorted, a gathered copy of the kept hidden rows — no
+O(V·D) or O(N·V) term. ``chunk_size`` does not apply here: the tiles are sized by bytes.
 
 Cost: four GEMMs (the forward's LSE pass plus logits, ∂h, ∂W here) instead of three; in
 half precision the GEMMs run at bf16 speed and the fp32 ∂W GEMM of the row-major path is
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from .chunked import ChunkConfig
 
 _VOCAB_TILE = 1024  # vocabulary rows per tile
-_TILE_BYTES = 8 * 2**20  # fp32 logits of one (rows × vocabulary) tile
+_TILE_BYTES = 8 * 2**20  # compute-precision logits of one (rows × vocabulary) tile
 
 
 def vocab_major_grads(
@@ -57,6 +60,13 @@ def vocab_major_grads(
     dW = torch.empty_like(weight) if want_w else None
     db = torch.zeros(vocab, dtype=compute, device=h.device) if want_b else None
     acc = torch.empty(tile, dim, dtype=compute, device=h.device) if want_w else None
+    # Half-precision GEMM operands: the gradient block is formed with row weights scaled to
+    # at most 1 and the products are scaled back in the fp32 accumulators, so a large upstream
+    # gradient (a loss scaler's 65536) cannot overflow fp16 before the GEMM.
+    weight_scale = 1.0
+    if weight.dtype in (torch.float16, torch.bfloat16) and row_weight.numel():
+        weight_scale = float(row_weight.abs().max()) or 1.0
+    inv_scale = 1.0 / weight_scale
     row_blocks = [(s, min(s + step, k)) for s in range(0, k, step)]
     hs = [h[s:e] if rows is None else h.index_select(0, rows[s:e]) for s, e in row_blocks]
     for v0 in range(0, vocab, tile):
@@ -76,25 +86,27 @@ def vocab_major_grads(
             probabilities_inplace(z, lse_c)
             in_tile = local_y[s:e] - v0
             in_tile = torch.where((in_tile >= 0) & (in_tile < v1 - v0), in_tile, -1)
-            if cfg.filter_eps is not None and _skippable(z, lse_c, in_tile, cfg):
+            skip = cfg.filter_eps is not None and _skippable(z, lse_c, in_tile, cfg)
+            if skip and db is None:
                 continue
-            g = gradient_inplace(z, buf, lse_c, row_weight[s:e], in_tile, opts)
+            g = gradient_inplace(z, buf, lse_c, row_weight[s:e] * inv_scale, in_tile, opts)
             if db is not None:
-                db[v0:v1] += g.sum(dim=0)
+                db[v0:v1] += g.sum(dim=0) * weight_scale  # exact even for skipped tiles
+            if skip:
+                continue
             g_low = g if g.dtype == weight.dtype else g.to(weight.dtype)
             if dh32 is not None:
-                dh32[s:e] += g_low @ w_t
+                dh32[s:e].add_(g_low @ w_t, alpha=weight_scale)
             if acc is not None:
-                acc[: v1 - v0] += g_low.t() @ h_c
+                acc[: v1 - v0].add_(g_low.t() @ h_c, alpha=weight_scale)
         if dW is not None and acc is not None:
             dW[v0:v1] = acc[: v1 - v0]
     dh = None
     if dh32 is not None:
-        dh = torch.zeros_like(h) if rows is not None else torch.empty_like(h)
         if rows is None:
-            dh.copy_(dh32)
+            dh = dh32 if dh32.dtype == h.dtype else dh32.to(h.dtype)
         else:
-            dh.index_copy_(0, rows, dh32.to(h.dtype))
+            dh = torch.zeros_like(h).index_copy_(0, rows, dh32.to(h.dtype))
     return dh, dW, db
 
 
@@ -103,9 +115,11 @@ def _skippable(p: Tensor, lse: Tensor, in_tile: Tensor, cfg: ChunkConfig) -> boo
     :func:`losslab.fused.filtering.active_columns` for the conservative test)."""
     opts = cfg.opts
     eps = float(cfg.filter_eps)  # type: ignore[arg-type]
-    if opts.label_smoothing / opts.vocab_total >= eps or bool((in_tile >= 0).any()):
+    smooth = opts.label_smoothing / opts.vocab_total
+    if smooth >= eps or bool((in_tile >= 0).any()):
         return False
     scale = 1.0
     if opts.z_loss > 0.0 and lse.numel() > 0:
         scale = float((1.0 + 2.0 * opts.z_loss * lse).abs().max())
-    return p.numel() == 0 or float(p.amax()) * scale < eps
+    # |p·a − ε/V| ≤ p·|a| + ε/V (a = 1 + 2 c_z LSE may be negative)
+    return p.numel() == 0 or float(p.amax()) * scale + smooth < eps
