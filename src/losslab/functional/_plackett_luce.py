@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._row_chunks import RowKernel, run_rows
+from ._row_chunks import Grads, Needs, RowKernel, Rows, run_rows
 from ._softmax_ops import rowdot
 
 
@@ -79,7 +79,7 @@ class _PlackettLuce(RowKernel):
             sums.masked_fill_(sums < torch.finfo(z.dtype).tiny, 1.0)
         return alpha, s, e, sums, bad
 
-    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def forward_rows(self, inputs: Rows) -> tuple[Rows, Rows]:
         z, t, y = inputs
         order = ascending_pl_order(t, y)
         alpha, s, e, sums, bad = self._terms(z, t, order)
@@ -88,13 +88,7 @@ class _PlackettLuce(RowKernel):
         small = torch.int16 if z.shape[1] <= 2**15 else torch.int32
         return (value, bad), (order.to(small),)
 
-    def backward_rows(
-        self,
-        inputs: tuple[Tensor, ...],
-        saved: tuple[Tensor, ...],
-        grads: tuple[Tensor, ...],
-        needs: tuple[bool, ...],
-    ) -> tuple[Tensor | None, ...]:
+    def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
         z, t, _ = inputs
         order = saved[0].long()
         alpha, _, e, sums, _ = self._terms(z, t, order)

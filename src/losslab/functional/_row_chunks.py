@@ -24,6 +24,10 @@ from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
 
+Rows = tuple[Tensor, ...]  # row-aligned blocks of a kernel's inputs, outputs or statistics
+Needs = tuple[bool, ...]  # which inputs need a gradient
+Grads = tuple[Tensor | None, ...]  # one gradient (or None) per input
+
 #: Elements per block on the CPU: 256 KiB of float32, inside a core's L2 cache.
 CPU_BLOCK_ELEMENTS = 1 << 16
 #: Fewest rows per block (on wide rows a block exceeds CPU_BLOCK_ELEMENTS).
@@ -52,16 +56,10 @@ class RowKernel:
     (or None) per input.
     """
 
-    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def forward_rows(self, inputs: Rows) -> tuple[Rows, Rows]:
         raise NotImplementedError
 
-    def backward_rows(
-        self,
-        inputs: tuple[Tensor, ...],
-        saved: tuple[Tensor, ...],
-        grads: tuple[Tensor, ...],
-        needs: tuple[bool, ...],
-    ) -> tuple[Tensor | None, ...]:
+    def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
         raise NotImplementedError
 
 

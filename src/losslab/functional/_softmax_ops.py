@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
-from ._row_chunks import RowKernel, run_rows
+from ._row_chunks import Grads, Needs, RowKernel, Rows, run_rows
 
 
 def softmax_lse(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -63,20 +63,14 @@ class _SoftmaxKL(RowKernel):
             return z, v
         return z * self.scale, v * self.scale
 
-    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def forward_rows(self, inputs: Rows) -> tuple[Rows, Rows]:
         x, w = self._scaled(*inputs)
         p, lse_x = softmax_lse(x)
         _, lse_w = softmax_lse(w)
         dot = _dot_where_mass(p, x - w)
         return (dot - lse_x + lse_w,), (dot,)
 
-    def backward_rows(
-        self,
-        inputs: tuple[Tensor, ...],
-        saved: tuple[Tensor, ...],
-        grads: tuple[Tensor, ...],
-        needs: tuple[bool, ...],
-    ) -> tuple[Tensor | None, ...]:
+    def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
         x, w = self._scaled(*inputs)
         (dot,) = saved
         gs = (grads[0] * self.scale).unsqueeze(1)
@@ -117,7 +111,7 @@ def softmax_kl(z: Tensor, v: Tensor, *, scale: float = 1.0) -> Tensor:
 class _SymmetricCE(RowKernel):
     """Inputs (z, t): 1/2 [CE(softmax(t) -> softmax(z)) + CE(softmax(z) -> softmax(t))]."""
 
-    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def forward_rows(self, inputs: Rows) -> tuple[Rows, Rows]:
         z, t = inputs
         p, lse_z = softmax_lse(z)
         q, lse_t = softmax_lse(t)
@@ -126,13 +120,7 @@ class _SymmetricCE(RowKernel):
         # -sum q log p = lse(z) sum q - sum q z;  -sum p log q = lse(t) - sum p t  (sum p = 1)
         return (0.5 * (lse_z * sq - target_rowdot(q, z) + lse_t - pt),), (sq, pt)
 
-    def backward_rows(
-        self,
-        inputs: tuple[Tensor, ...],
-        saved: tuple[Tensor, ...],
-        grads: tuple[Tensor, ...],
-        needs: tuple[bool, ...],
-    ) -> tuple[Tensor | None, ...]:
+    def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
         z, t = inputs
         sq, pt = saved
         # d/dz = p (sum q) - q  +  p (sum_k p_k t_k - t)
@@ -161,7 +149,7 @@ class _SelfAdjustedEntropy(RowKernel):
         self.shift, self.scale = shift, scale
         self.selection_temperature, self.threshold, self.known = selection_temperature, threshold, known
 
-    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def forward_rows(self, inputs: Rows) -> tuple[Rows, Rows]:
         (z,) = inputs
         p_sel = torch.softmax(z / self.selection_temperature, 1)
         selected = p_sel.amax(1) >= self.threshold
@@ -180,13 +168,7 @@ class _SelfAdjustedEntropy(RowKernel):
         v = rowdot(p, torch.log_softmax(x.add_(self.shift), dim=1))
         return (torch.where(selected, -v, 0.0),), (v, selected)
 
-    def backward_rows(
-        self,
-        inputs: tuple[Tensor, ...],
-        saved: tuple[Tensor, ...],
-        grads: tuple[Tensor, ...],
-        needs: tuple[bool, ...],
-    ) -> tuple[Tensor | None, ...]:
+    def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
         (z,) = inputs
         v, selected = saved
         if not bool(selected.any()):

@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
-from ._row_chunks import RowKernel, run_rows
+from ._row_chunks import Grads, Needs, RowKernel, Rows, run_rows
 
 
 def _add_target_column(grad: Tensor, y: Tensor, values: Tensor) -> Tensor:
@@ -53,19 +53,13 @@ class _RationalSum(RowKernel):
         den = d + self.g
         return p, om, d.div_(den), den
 
-    def forward_rows(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def forward_rows(self, inputs: Rows) -> tuple[Rows, Rows]:
         z, y = inputs
         p, _, e, _ = self._terms(z)
         dominant = p.amax(dim=1) >= 0.5 if z.shape[1] else torch.zeros_like(y, dtype=torch.bool)
         return (e.sum(1), p.gather(1, y.unsqueeze(1)).squeeze(1), dominant), ()
 
-    def backward_rows(
-        self,
-        inputs: tuple[Tensor, ...],
-        saved: tuple[Tensor, ...],
-        grads: tuple[Tensor, ...],
-        needs: tuple[bool, ...],
-    ) -> tuple[Tensor | None, ...]:
+    def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
         z, y = inputs
         g_sum, g_py = grads[0], grads[1]
         p, om, e, den = self._terms(z)
