@@ -233,3 +233,21 @@ def test_fp16_survives_a_loss_scaler_sized_upstream_gradient(impl):
     for ours, exact in ((h.grad, h32.grad), (w.grad, w32.grad)):
         assert bool(torch.isfinite(ours).all())
         assert float((ours.float() - exact).norm() / exact.norm()) < 2e-2
+
+
+def test_half_precision_picks_vocabulary_major_unless_filtering(monkeypatch):
+    from losslab.fused import chunked
+
+    calls = []
+    real = chunked.vocab_major_grads
+    monkeypatch.setattr(chunked, "vocab_major_grads",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(12, 8, generator=g).bfloat16()
+    w = torch.randn(30, 8, generator=g).bfloat16()
+    t = torch.randint(0, 30, (12,), generator=g)
+    for filter_eps, expected in ((None, 1), ("auto", 0)):
+        calls.clear()
+        hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
+        losslab.linear_cross_entropy(hh, ww, t, filter_eps=filter_eps).backward()
+        assert len(calls) == expected, filter_eps
