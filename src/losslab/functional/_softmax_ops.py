@@ -46,8 +46,9 @@ def rowdot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def target_rowdot(q: Tensor, x: Tensor) -> Tensor:
-    """sum_c q_ic x_ic with 0 * (-inf) = 0: a zero-probability target on a masked (-inf)
-    logit contributes nothing. The masked pass runs only when the plain one gave NaN."""
+    """sum_c q_ic x_ic with 0 * (±inf) = 0: a class without probability mass contributes
+    nothing, even where x is infinite (a masked logit, or a difference of logits against a
+    masked one). The masked pass runs only when the plain one gave NaN."""
     d = rowdot(q, x)
     if bool(torch.isnan(d).any()):
         d = rowdot(q, x.masked_fill(q == 0, 0.0))
@@ -67,7 +68,7 @@ class _SoftmaxKL(RowKernel):
         x, w = self._scaled(*inputs)
         p, lse_x = softmax_lse(x)
         _, lse_w = softmax_lse(w)
-        dot = _dot_where_mass(p, x - w)
+        dot = target_rowdot(p, x - w)
         return (dot - lse_x + lse_w,), (dot,)
 
     def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
@@ -84,14 +85,6 @@ class _SoftmaxKL(RowKernel):
         if needs[1]:
             grad_v = torch.softmax(w, dim=1).sub_(p).mul_(gs)
         return grad_z, grad_v
-
-
-def _dot_where_mass(p: Tensor, d: Tensor) -> Tensor:
-    """sum_c p_c d_c with 0 * (±inf) = 0 (a masked class without probability mass)."""
-    dot = rowdot(p, d)
-    if bool(torch.isnan(dot).any()):
-        dot = rowdot(p, d.masked_fill(p == 0, 0.0))
-    return dot
 
 
 def softmax_kl(z: Tensor, v: Tensor, *, scale: float = 1.0) -> Tensor:

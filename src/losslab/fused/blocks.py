@@ -182,6 +182,13 @@ def recompute_lse(h: Tensor, weight: Tensor, bias: Tensor | None, softcap: float
     return out
 
 
+def columns_in(y: Tensor, start: int, width: int) -> Tensor:
+    """Each target's column within the vocabulary slice [start, start + width), or −1 where
+    the slice does not hold it (another rank's shard, another vocabulary tile)."""
+    local = y - start
+    return torch.where((local >= 0) & (local < width), local, -1)
+
+
 def probabilities_inplace(z: Tensor, lse: Tensor) -> Tensor:
     """Overwrite z' with p = exp(z' − LSE) given the (global) row LSE."""
     return z.sub_(lse.unsqueeze(1)).exp_()

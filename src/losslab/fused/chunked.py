@@ -30,6 +30,7 @@ from .blocks import (
     LossOptions,
     block_logits,
     block_loss,
+    columns_in,
     gradient_inplace,
     hidden_grad_product,
     probabilities_inplace,
@@ -88,9 +89,7 @@ def _run_blocks(
     c = max(1, min(cfg.rows_per_block, k))
     buf = BlockBuffers(c, vocab, compute=compute, storage=h.dtype, device=device,
                        softcap=opts.softcap is not None)
-    local_y = y - cfg.vocab_start
-    if cfg.group is not None:
-        local_y = torch.where((local_y >= 0) & (local_y < vocab), local_y, -1)
+    local_y = columns_in(y, cfg.vocab_start, vocab)
     out_lse = torch.empty(k, dtype=compute, device=device) if lse is None else lse
     z_target = torch.zeros(k, dtype=compute, device=device)
     z_sum = torch.zeros(k, dtype=compute, device=device) if opts.label_smoothing > 0 else None

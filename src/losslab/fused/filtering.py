@@ -57,6 +57,16 @@ def resolve_filter_eps(fn: str, filter_eps: object, dtype: torch.dtype) -> float
     return value if value > 0.0 else None
 
 
+def entry_bound(p_max: Tensor, lse: Tensor, opts: LossOptions) -> Tensor:
+    """An upper bound on |∂ℓ_i/∂z_ij| (before the row weights) over the rows of a block,
+    given p_max = max_i p_ij: the entry is p_ij·a_i − ε/V with a_i = 1 + 2 c_z LSE_i, and
+    |p·a − ε/V| ≤ p·|a| + ε/V (a may be negative), so p_max · max_i|a_i| + ε/V."""
+    scale = 1.0
+    if opts.z_loss > 0.0 and lse.numel() > 0:
+        scale = float((1.0 + 2.0 * opts.z_loss * lse).abs().max())
+    return p_max * scale + opts.label_smoothing / opts.vocab_total
+
+
 def active_columns(p: Tensor, lse: Tensor, local_target: Tensor | None, eps: float,
                    opts: LossOptions) -> Tensor | None:
     """Columns of the probability block ``p`` (c, V) whose gradient may reach ``eps``.
@@ -65,14 +75,9 @@ def active_columns(p: Tensor, lse: Tensor, local_target: Tensor | None, eps: flo
     < eps and no row of the block targets it. Returns the sorted active column
     indices, or None when filtering would not pay off.
     """
-    smooth = opts.label_smoothing / opts.vocab_total
-    if smooth >= eps:
-        return None
-    scale = 1.0
-    if opts.z_loss > 0.0 and lse.numel() > 0:
-        scale = float((1.0 + 2.0 * opts.z_loss * lse).abs().max())
-    # |p·a − ε/V| ≤ p·|a| + ε/V (a = 1 + 2 c_z LSE may be negative).
-    hot = p.amax(dim=0).mul_(scale).add_(smooth) >= eps
+    if opts.label_smoothing / opts.vocab_total >= eps:
+        return None  # every entry may reach eps
+    hot = entry_bound(p.amax(dim=0), lse, opts) >= eps
     if local_target is not None:
         owned = local_target[local_target >= 0]
         hot[owned] = True

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .blocks import BlockBuffers, block_logits, gradient_inplace, probabilities_inplace
+from .blocks import (
+    BlockBuffers,
+    block_logits,
+    columns_in,
+    gradient_inplace,
+    probabilities_inplace,
+)
+from .filtering import entry_bound
 
 if TYPE_CHECKING:
     from .chunked import ChunkConfig
@@ -55,7 +62,6 @@ def vocab_major_grads(
     tile = min(_VOCAB_TILE, max(vocab, 1))
     step = max(1, min(k, _TILE_BYTES // (tile * torch.finfo(compute).bits // 8)))
     buffers: dict[int, BlockBuffers] = {}  # by tile width (the last tile may be narrower)
-    local_y = y - cfg.vocab_start
     dh32 = torch.zeros(k, dim, dtype=compute, device=h.device) if want_h else None
     dW = torch.empty_like(weight) if want_w else None
     db = torch.zeros(vocab, dtype=compute, device=h.device) if want_b else None
@@ -84,8 +90,7 @@ def vocab_major_grads(
             z = block_logits(buf, h_c, w_t, b_t, opts.softcap)
             lse_c = lse[s:e]
             probabilities_inplace(z, lse_c)
-            in_tile = local_y[s:e] - v0
-            in_tile = torch.where((in_tile >= 0) & (in_tile < v1 - v0), in_tile, -1)
+            in_tile = columns_in(y[s:e], cfg.vocab_start + v0, v1 - v0)
             skip = cfg.filter_eps is not None and _skippable(z, lse_c, in_tile, cfg)
             if skip and db is None:
                 continue
@@ -111,15 +116,9 @@ def vocab_major_grads(
 
 
 def _skippable(p: Tensor, lse: Tensor, in_tile: Tensor, cfg: ChunkConfig) -> bool:
-    """True when every gradient entry of the probability tile is below filter_eps (see
-    :func:`losslab.fused.filtering.active_columns` for the conservative test)."""
-    opts = cfg.opts
-    eps = float(cfg.filter_eps)  # type: ignore[arg-type]
-    smooth = opts.label_smoothing / opts.vocab_total
-    if smooth >= eps or bool((in_tile >= 0).any()):
+    """True when no row targets the tile and every gradient entry of the probability tile
+    is below filter_eps (the conservative bound of :func:`.filtering.entry_bound`)."""
+    if bool((in_tile >= 0).any()):
         return False
-    scale = 1.0
-    if opts.z_loss > 0.0 and lse.numel() > 0:
-        scale = float((1.0 + 2.0 * opts.z_loss * lse).abs().max())
-    # |p·a − ε/V| ≤ p·|a| + ε/V (a = 1 + 2 c_z LSE may be negative)
-    return p.numel() == 0 or float(p.amax()) * scale + smooth < eps
+    eps = float(cfg.filter_eps)  # type: ignore[arg-type]
+    return p.numel() == 0 or float(entry_bound(p.amax(), lse, cfg.opts)) < eps
