@@ -263,6 +263,16 @@ def _update_dw(dW: Tensor, g: Tensor, hs: Tensor, act: Tensor | None,
         dW.index_add_(0, act, torch.mm(g.t(), hs, out=prod))
 
 
+def upstream_row_weights(g_loss: Tensor, cfg: ChunkConfig, rows: int,
+                         dtype: torch.dtype) -> Tensor:
+    """w_i of each kept row from the loss's upstream gradient: the per-row gradient for
+    ``none``, else the scalar divided by the mean's count (``mean``) or by 1 (``sum``)."""
+    if cfg.reduction == "none":
+        return g_loss.to(dtype)
+    w = g_loss.to(dtype) / (max(cfg.count, 1) if cfg.reduction == "mean" else 1)
+    return w.expand(rows)
+
+
 def _finish_loss(per_row: Tensor, reduction: str, count: int) -> Tensor:
     if reduction == "none":
         return per_row
@@ -323,18 +333,14 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             out = []
             for grad in (dh, dW, db):
                 if grad is not None and not bool(scale == 1.0):
-                    # the 0-dim fp32 scale keeps fp32 arithmetic: a loss scaler's 65536 would
-                    # itself round to inf in fp16
-                    grad.mul_(scale if scale.is_floating_point() else scale.to(grad.dtype))
+                    # the 0-dim fp32 scale keeps fp32 arithmetic (not .to(grad.dtype)): a loss
+                    # scaler's 65536 would itself round to inf in fp16
+                    grad.mul_(scale)
                 out.append(grad)
             dh, dW, db = out
         else:
             h, weight, bias, y, rows, lse = ctx.saved_tensors
-            if cfg.reduction == "none":
-                row_weight = g_loss.to(lse.dtype)
-            else:
-                w = g_loss.to(lse.dtype) / (max(cfg.count, 1) if cfg.reduction == "mean" else 1)
-                row_weight = w.expand(y.shape[0])
+            row_weight = upstream_row_weights(g_loss, cfg, y.shape[0], lse.dtype)
             if cfg.strategy == "vocab_major":
                 dh, dW, db = vocab_major_grads(h, weight, bias, y, rows, cfg, lse, row_weight,
                                                ctx.grads)

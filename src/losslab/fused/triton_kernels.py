@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .blocks import block_loss
-from .chunked import ChunkConfig, _finish_loss, _run_blocks
+from .chunked import ChunkConfig, _finish_loss, _run_blocks, upstream_row_weights
 
 
 def triton_available() -> bool:
@@ -138,11 +138,7 @@ class TritonLinearCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, g_loss: Tensor, g_lse: Tensor | None) -> tuple[Any, ...]:
         cfg: ChunkConfig = ctx.cfg
         h, weight, bias, y, rows, lse = ctx.saved_tensors
-        if cfg.reduction == "none":
-            row_weight = g_loss.float()
-        else:
-            scale = max(cfg.count, 1) if cfg.reduction == "mean" else 1
-            row_weight = (g_loss.float() / scale).expand(y.shape[0])
+        row_weight = upstream_row_weights(g_loss, cfg, y.shape[0], lse.dtype)
         *_, dh, dW, db = _run_blocks(h, weight, bias, y, rows, cfg, lse=lse,
                                      row_weight=row_weight, grads=ctx.grads)
         if dW is not None:
