@@ -41,7 +41,9 @@ def recompute_calls(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("impl", ["chunked_forward_grads", "chunked_recompute"])
+@pytest.mark.parametrize(
+    "impl", ["chunked_forward_grads", "chunked_recompute", "chunked_vocab_major"]
+)
 @pytest.mark.parametrize(
     ("dtype", "spread", "opts", "rtol"),
     [
@@ -61,7 +63,8 @@ def test_underflowing_target_probability_matches_reference(impl, dtype, spread, 
     hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
     loss = losslab.linear_cross_entropy(hh, ww, t, bias=bias, impl=impl, chunk_size=8, **opts)
     loss.backward()
-    assert recompute_calls, "the underflow fallback was not exercised"
+    if impl != "chunked_vocab_major":  # its backward uses the forward's log-domain LSE
+        assert recompute_calls, "the underflow fallback was not exercised"
     h64, w64 = h.double().requires_grad_(), w.double().requires_grad_()
     b64 = None if bias is None else bias.detach().double()
     ref = reference_linear_cross_entropy(h64, w64, t, bias=b64, **opts)
