@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import losslab.functional as LF
-from losslab.functional import _row_chunks
+from losslab.functional import _plackett_luce, _row_chunks
 from losslab.functional._plackett_luce import ascending_pl_order, plackett_luce
 from losslab.functional._softmax_ops import (
     selected_self_adjusted_entropy,
@@ -26,6 +26,7 @@ def blocks(request, monkeypatch):
     if request.param == "row blocks":
         monkeypatch.setattr(_row_chunks, "CPU_BLOCK_ELEMENTS", 11)
         monkeypatch.setattr(_row_chunks, "MIN_ROWS", 1)
+        monkeypatch.setattr(_plackett_luce, "BLOCK_ELEMENTS", 11)
     return request.param
 
 

@@ -34,15 +34,16 @@ CPU_BLOCK_ELEMENTS = 1 << 16
 MIN_ROWS = 8
 
 
-def rows_per_block(x: Tensor) -> int:
-    """How many rows of the (K, C...) tensor ``x`` one block holds."""
+def rows_per_block(x: Tensor, elements: int | None = None) -> int:
+    """How many rows of the (K, C...) tensor ``x`` one block of about ``elements`` elements
+    (default CPU_BLOCK_ELEMENTS) holds."""
     rows = x.shape[0]
     if x.device.type != "cpu":
         return max(rows, 1)
     width = x[0].numel() if rows else 1
     # At least MIN_ROWS rows: at LM vocabularies (C ~ 1e5) single-row blocks would spend more
     # in per-block dispatch than the cache saves.
-    return max(MIN_ROWS, CPU_BLOCK_ELEMENTS // max(width, 1))
+    return max(MIN_ROWS, (elements or CPU_BLOCK_ELEMENTS) // max(width, 1))
 
 
 class RowKernel:
@@ -68,9 +69,10 @@ def _blocks(rows: int, step: int) -> list[slice]:
     return [slice(i, i + step) for i in range(0, rows, step)] or [slice(0, 0)]
 
 
-def block_slices(x: Tensor) -> list[slice]:
-    """The row blocks of ``x`` (for loops that need no gradient)."""
-    return _blocks(x.shape[0], rows_per_block(x))
+def block_slices(x: Tensor, elements: int | None = None) -> list[slice]:
+    """The row blocks of ``x`` (for loops with their own autograd), of about ``elements``
+    elements each (default CPU_BLOCK_ELEMENTS)."""
+    return _blocks(x.shape[0], rows_per_block(x, elements))
 
 
 class _RowChunked(torch.autograd.Function):

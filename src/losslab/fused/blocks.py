@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._core.scratch import Scratch
+
 
 @dataclass(frozen=True)
 class LossOptions:
@@ -48,18 +50,8 @@ class BlockBuffers:
         self.z = torch.empty(n, dtype=compute, device=device)
         self.t = torch.empty(n, dtype=compute, device=device) if softcap else None
         self.low = torch.empty(n, dtype=storage, device=device) if storage != compute else None
-        self._scratch: dict[str, Tensor] = {}
-
-    def scratch(self, name: str, shape: tuple[int, int], dtype: torch.dtype) -> Tensor:
-        """A contiguous ``shape`` view of a named buffer that grows on demand (the gathered
-        operands of filtered blocks): reused across blocks, so each block does not allocate
-        and page-fault megabytes afresh."""
-        need = shape[0] * shape[1]
-        flat = self._scratch.get(name)
-        if flat is None or flat.numel() < need or flat.dtype != dtype:
-            flat = torch.empty(need + need // 4, dtype=dtype, device=self.z.device)
-            self._scratch[name] = flat
-        return flat[:need].view(shape)
+        #: Named buffers for the gathered operands of filtered blocks, reused across blocks.
+        self.scratch = Scratch(device)
 
     def block(self, flat: Tensor, rows: int) -> Tensor:
         """The (rows, V) view of a buffer; its transpose (V, rows) is contiguous."""
