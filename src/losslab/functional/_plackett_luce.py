@@ -181,19 +181,30 @@ def _block(
     return value, bad
 
 
+def _loss_rows(z: Tensor, t: Tensor, y: Tensor, tau: float, grad: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Per-row loss and underflow mask of (K, C) inputs, block by block; fills ``grad``."""
+    value = z.new_empty(z.shape[0])
+    bad = torch.empty(z.shape[0], dtype=torch.bool, device=z.device)
+    ws = Scratch(z.device)
+    for rows in block_slices(z, BLOCK_ELEMENTS):
+        value[rows], bad[rows] = _block(
+            z[rows], t[rows], y[rows], tau, None if grad is None else grad[rows], ws
+        )
+    return value, bad
+
+
 class _PlackettLuce(torch.autograd.Function):
+    """The gradient made in the forward is handed to the first backward, which scales it in
+    place and returns it (no second (K, C) allocation); a later backward through a retained
+    graph computes it again from the saved inputs."""
+
     @staticmethod
     def forward(ctx: Any, z: Tensor, t: Tensor, y: Tensor, tau: float) -> tuple[Tensor, Tensor]:
-        grad = torch.empty_like(z) if ctx.needs_input_grad[0] else None
-        value = z.new_empty(z.shape[0])
-        bad = torch.empty(z.shape[0], dtype=torch.bool, device=z.device)
-        ws = Scratch(z.device)
-        for rows in block_slices(z, BLOCK_ELEMENTS):
-            value[rows], bad[rows] = _block(
-                z[rows], t[rows], y[rows], tau, None if grad is None else grad[rows], ws
-            )
+        ctx.grad = torch.empty_like(z) if ctx.needs_input_grad[0] else None
+        value, bad = _loss_rows(z, t, y, tau, ctx.grad)
         ctx.name = "PlackettLuce"  # named by first_order_only's error
-        ctx.save_for_backward(grad)
+        ctx.tau = tau
+        ctx.save_for_backward(z, t, y)
         ctx.mark_non_differentiable(bad)
         return value, bad
 
@@ -201,8 +212,12 @@ class _PlackettLuce(torch.autograd.Function):
     @first_order_only
     @once_differentiable
     def backward(ctx: Any, grad_value: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors
-        return grad * grad_value.unsqueeze(1), None, None, None
+        z, t, y = ctx.saved_tensors  # checks that the inputs were not modified in place
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:
+            grad = torch.empty_like(z)
+            _loss_rows(z, t, y, ctx.tau, grad)
+        return grad.mul_(grad_value.unsqueeze(1)), None, None, None
 
 
 def plackett_luce(z: Tensor, teacher_logits: Tensor, y: Tensor, *, tau: float) -> tuple[Tensor, Tensor]:
