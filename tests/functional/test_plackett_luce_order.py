@@ -115,15 +115,40 @@ def test_loss_and_gradient_match_log_space_autograd(monkeypatch, tau, block):
     torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-6)
 
 
-def test_kept_gradient_survives_retain_graph_and_no_grad_skips_it():
+def test_kept_gradient_under_retain_graph_no_grad_and_double_backward(monkeypatch):
     g = torch.Generator().manual_seed(2)
     z = torch.randn(6, 9, generator=g, requires_grad=True)
     t, y = torch.randn(6, 9, generator=g), torch.randint(0, 9, (6,), generator=g)
-    loss = LF.pld(z, y, teacher_logits=t)
-    (first,) = torch.autograd.grad(loss, z, retain_graph=True)
-    (second,) = torch.autograd.grad(loss, z)
-    assert torch.equal(first, second)
+    loss = LF.pld(z, y, teacher_logits=t, reduction="none")
+    up1, up2 = torch.rand(6, generator=g), torch.rand(6, generator=g)
+    (first,) = torch.autograd.grad(loss, z, up1, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, z, up2)
+    zd = z.detach().double().requires_grad_()
+    ref = _reference(zd, t, y, 1.0)
+    for got, up in ((first, up1), (second, up2)):
+        (want,) = torch.autograd.grad(ref, zd, up.double(), retain_graph=True)
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-7)
+    # without a graph to follow, no gradient is made in the forward
+    grads = []
+    block = PL._block
+    monkeypatch.setattr(PL, "_block", lambda *a: grads.append(a[4]) or block(*a))
     with torch.no_grad():
-        assert torch.equal(LF.pld(z, y, teacher_logits=t), loss.detach())
+        assert torch.equal(LF.pld(z, y, teacher_logits=t, reduction="none"), loss.detach())
+    LF.pld(z.detach(), y, teacher_logits=t)
+    assert grads == [None, None]
     with pytest.raises(NotImplementedError, match="PlackettLuce has a hand-written first-order"):
         torch.autograd.grad(LF.pld(z, y, teacher_logits=t), z, create_graph=True)
+
+
+@pytest.mark.parametrize("mask", [float("-inf"), -1e9, torch.finfo(torch.float32).min, -2000.0])
+def test_masked_teacher_classes_keep_the_fast_path(monkeypatch, mask):
+    counts = []
+    repair = PL._repair
+    monkeypatch.setattr(PL, "_repair", lambda *a: counts.append(repair(*a)) or counts[-1])
+    g = torch.Generator().manual_seed(4)
+    t = torch.randn(64, 1000, generator=g) * 3
+    t[:, :10] = mask
+    t[1, 3] = mask * 2 if mask > -1e30 else mask  # unequal masks in one row: repaired exactly
+    y = torch.randint(0, 1000, (64,), generator=g)
+    _check_order(t, y)
+    assert sum(resorted for _, resorted in counts) <= 1  # not every masked row sorted twice
