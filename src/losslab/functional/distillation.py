@@ -141,8 +141,10 @@ def pld(
         \qquad \alpha_k = \mathrm{softmax}(t/\tau_T)_{\pi_k}
 
     where π puts the true label y first and the other classes in descending teacher logit
-    (ties broken by class index). α = e₁ gives CE; uniform α gives ListMLE. The suffix
-    log-sum-exps are one ``logcumsumexp`` over the reversed order; the last term is 0.
+    (ties broken by class index). α = e₁ gives CE; uniform α gives ListMLE. In the reversed
+    order the suffix sums are prefix sums of exp(s − max s), computed block by block with the
+    gradient (rows whose sums underflow: ``logcumsumexp``). Each row is sorted by the teacher,
+    which dominates the cost: ~3× ``F.cross_entropy`` on the CPU.
 
     Args:
         input: student logits; target: class indices; teacher_logits: shaped like ``input``.
