@@ -61,6 +61,23 @@ def _ordered_int(t: Tensor) -> Tensor:
     return flipped.to(torch.int64)
 
 
+def _class_keys(key: Tensor, y: Tensor, bits: int, label_step: int) -> Tensor:
+    """Sort keys, in place: ``key · 2^bits`` plus the reversed class index (so that an
+    ascending sort breaks ties by descending class), and for the true label the key of step
+    ``label_step``, above every other. :func:`_classes` reads the class back."""
+    low = (1 << bits) - 1
+    reversed_class = torch.arange(low, low - key.shape[1], -1, dtype=key.dtype, device=key.device)
+    key = torch.add(reversed_class, key, alpha=1 << bits, out=key)
+    label = (label_step << bits) + (low - y.to(key.dtype))
+    return key.scatter_(1, y.unsqueeze(1), label.unsqueeze(1))
+
+
+def _classes(keys: Tensor, bits: int, out: Tensor | None = None) -> Tensor:
+    """The class index of each key made by :func:`_class_keys`: low - (key & low)."""
+    low = (1 << bits) - 1
+    return torch.bitwise_and(keys, low, out=out).neg_().add_(low)
+
+
 def ascending_pl_order(t: Tensor, y: Tensor) -> Tensor:
     """The reversed Plackett–Luce order: the true label last, before it the other classes by
     ascending teacher logit, ties by descending class index (the reverse of a stable
@@ -70,17 +87,14 @@ def ascending_pl_order(t: Tensor, y: Tensor) -> Tensor:
         first = torch.zeros_like(t, dtype=torch.bool).scatter_(1, y.unsqueeze(1), True)
         desc = torch.argsort(t.masked_fill(first, float("inf")), dim=1, descending=True, stable=True)
         return desc.flip(1)
-    shift = max(1, (c - 1).bit_length())
-    low = (1 << shift) - 1
-    cls = torch.arange(c, device=t.device)
-    key = _ordered_int(t).mul_(1 << shift).add_(low - cls)
-    # Above every float key: the true label sorts last.
-    key.scatter_(1, y.unsqueeze(1), ((1 << 31) << shift) + (low - y).unsqueeze(1))
+    bits = max(1, (c - 1).bit_length())
+    # Step 2^31 is above every float key: the true label sorts last.
+    key = _class_keys(_ordered_int(t), y, bits, 1 << 31)
     if key.device.type == "cpu":
         keys = torch.from_numpy(np.sort(key.numpy(), axis=1))
     else:
         keys = torch.sort(key, dim=1).values
-    return low - torch.bitwise_and(keys, low)
+    return _classes(keys, bits)
 
 
 def _quantized_order(t: Tensor, y: Tensor, ws: Scratch) -> tuple[Tensor, Tensor]:
@@ -88,7 +102,6 @@ def _quantized_order(t: Tensor, y: Tensor, ws: Scratch) -> tuple[Tensor, Tensor]
     rows of at most INT32_KEY_MAX_CLASSES classes, sorting int32 keys."""
     k, c = t.shape
     bits = max(1, (c - 1).bit_length())
-    low = (1 << bits) - 1
     # Steps are exact float32 integers (< 2^22) and leave the int32 key's sign bit clear.
     label_step = (1 << min(31 - bits, 22)) - 1  # the true label's step: above every class's
     lo, hi = t.amin(dim=1, keepdim=True), t.amax(dim=1, keepdim=True)
@@ -112,11 +125,9 @@ def _quantized_order(t: Tensor, y: Tensor, ws: Scratch) -> tuple[Tensor, Tensor]
     if not bool(usable.all()):
         step.masked_fill_(~usable, 0.0)
     key = ws("key", (k, c), torch.int32).copy_(step)  # truncation: the floor of steps >= 0
-    descending_class = torch.arange(low, low - c, -1, dtype=torch.int32)
-    key = torch.add(descending_class, key, alpha=1 << bits, out=key)
-    key.scatter_(1, y.unsqueeze(1), (label_step << bits) + (low - y.to(torch.int32)).unsqueeze(1))
+    key = _class_keys(key, y, bits, label_step)
     key.numpy().sort(axis=1)
-    order = torch.bitwise_and(key, low, out=ws("order", (k, c), torch.int32)).neg_().add_(low)
+    order = _classes(key, bits, out=ws("order", (k, c), torch.int32))
     ts = torch.gather(t, 1, order, out=ws("teacher", (k, c), t.dtype))
     # A class may precede one with a smaller teacher value only inside a shared step (ties
     # are already by class index: equal values share a step). The true label is excluded.

@@ -70,8 +70,9 @@ def _blocks(rows: int, step: int) -> list[slice]:
 
 
 def block_slices(x: Tensor, elements: int | None = None) -> list[slice]:
-    """The row blocks of ``x`` (for loops with their own autograd), of about ``elements``
-    elements each (default CPU_BLOCK_ELEMENTS)."""
+    """The row blocks of ``x`` for loops outside :func:`run_rows` (ones that need no gradient,
+    or that make their own), of about ``elements`` elements each (default
+    CPU_BLOCK_ELEMENTS)."""
     return _blocks(x.shape[0], rows_per_block(x, elements))
 
 
