@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := plot,arena,test,dev,bench,ray
+EXTRAS := plot,arena,test,dev,bench,ray,hf,clean
 
 .PHONY: demo test lint bench install clean
 
