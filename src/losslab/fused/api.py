@@ -7,78 +7,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._core.validation import check_ignore_index, check_number, check_reduction, check_tensor
+from .._core.validation import check_ignore_index, check_number, check_reduction
 from . import parallel
 from .blocks import LossOptions
 from .chunked import ChunkConfig, ChunkedLinearCrossEntropy, default_rows_per_block, forward_loss
 from .filtering import resolve_filter_eps
+from .inputs import check_head, check_index_target, check_target_range, kept_rows, scatter_rows
 from .reference import reference_linear_cross_entropy
 
 FN = "linear_cross_entropy"
 IMPLS = ("auto", "chunked", "chunked_forward_grads", "chunked_recompute", "chunked_vocab_major",
          "reference", "triton")
-
-
-def _check_tensors(hidden: object, weight: object, target: object, bias: object,
-                   shift: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    h = check_tensor(FN, "hidden", hidden)
-    w = check_tensor(FN, "weight", weight)
-    t = check_tensor(FN, "target", target)
-    for name, x in (("hidden", h), ("weight", w)):
-        if not x.is_floating_point():
-            raise TypeError(f"{FN}: {name} must be a floating-point tensor, got dtype {x.dtype}")
-    if w.dim() != 2:
-        raise ValueError(f"{FN}: weight must have shape (V, D), got shape {tuple(w.shape)}")
-    if h.dim() < (2 if shift else 1):
-        raise ValueError(
-            f"{FN}: hidden must have shape (..., {'T, ' if shift else ''}D), "
-            f"got shape {tuple(h.shape)}"
-        )
-    if h.shape[-1] != w.shape[1]:
-        raise ValueError(
-            f"{FN}: hidden has D={h.shape[-1]} (shape {tuple(h.shape)}) but weight has "
-            f"D={w.shape[1]} (shape {tuple(w.shape)}); expected weight of shape (V, {h.shape[-1]})"
-        )
-    if h.dtype != w.dtype:
-        raise TypeError(
-            f"{FN}: hidden and weight must have the same dtype, got {h.dtype} and {w.dtype}"
-        )
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(
-            f"{FN}: target must hold class indices (an integer tensor such as int64), "
-            f"got dtype {t.dtype}"
-        )
-    if tuple(t.shape) != tuple(h.shape[:-1]):
-        raise ValueError(
-            f"{FN}: target must have shape {tuple(h.shape[:-1])} (hidden's shape without D), "
-            f"got {tuple(t.shape)}"
-        )
-    b = None
-    if bias is not None:
-        b = check_tensor(FN, "bias", bias)
-        if b.shape != (w.shape[0],):
-            raise ValueError(
-                f"{FN}: bias must have shape ({w.shape[0]},), got {tuple(b.shape)}"
-            )
-        if b.dtype != w.dtype:
-            raise TypeError(f"{FN}: bias must have weight's dtype {w.dtype}, got {b.dtype}")
-    for name, other in (("weight", w), ("target", t), ("bias", b)):
-        if other is not None and other.device != h.device:
-            raise ValueError(f"{FN}: {name} is on {other.device} but hidden is on {h.device}")
-    return h, w, t, b
-
-
-def _check_targets(y: Tensor, vocab_total: int, ignore_index: int) -> None:
-    kept = y[y != ignore_index]
-    if kept.numel() == 0:
-        return
-    low, high = int(kept.min()), int(kept.max())
-    if high >= vocab_total or low < 0:
-        bad = high if high >= vocab_total else low
-        raise ValueError(
-            f"{FN}: target has class {bad} but the vocabulary has V={vocab_total} entries; "
-            f"targets must lie in [0, {vocab_total - 1}] or equal ignore_index={ignore_index}"
-        )
 
 
 _HALF = (torch.bfloat16, torch.float16)
@@ -168,7 +107,8 @@ def linear_cross_entropy(
     """
     if not isinstance(shift, bool):
         raise TypeError(f"{FN}: shift must be a bool, got {type(shift).__name__}")
-    h, w, t, b = _check_tensors(hidden, weight, target, bias, shift)
+    h, w, b = check_head(FN, hidden, weight, bias, shift=shift)
+    t = check_index_target(FN, target, h)
     reduction = check_reduction(FN, reduction)
     ignore_index = check_ignore_index(FN, ignore_index)
     eps = check_number(FN, "label_smoothing", label_smoothing, low=0.0, high=1.0)
@@ -188,7 +128,7 @@ def linear_cross_entropy(
         start, vocab_total = parallel.shard_layout(FN, w, b, t.numel(), process_group)
     else:
         start, vocab_total = 0, w.shape[0]
-    _check_targets(t, vocab_total, ignore_index)
+    check_target_range(FN, t, vocab_total, ignore_index)
 
     if impl == "reference":
         loss = reference_linear_cross_entropy(
@@ -203,21 +143,8 @@ def linear_cross_entropy(
         keep = (t[..., 1:] if shift else t) != ignore_index
         return loss, torch.where(keep, lse, 0.0).detach()
 
-    dim = h.shape[-1]
-    h2 = h.reshape(-1, dim)
-    if shift:
-        y_all = torch.full_like(t, ignore_index)
-        y_all[..., :-1] = t[..., 1:]
-        y_all = y_all.reshape(-1).long()
-    else:
-        y_all = t.reshape(-1).long()
-    kept = y_all != ignore_index
-    rows: Tensor | None = None
-    if bool(kept.all()):
-        y = y_all
-    else:
-        rows = kept.nonzero().squeeze(1)
-        y = y_all.index_select(0, rows)
+    h2 = h.reshape(-1, h.shape[-1])
+    y, rows, total = kept_rows(t, ignore_index, shift)
     opts = LossOptions(label_smoothing=eps, z_loss=zl, softcap=cap, vocab_total=vocab_total)
     needs_grad = torch.is_grad_enabled() and (
         h.requires_grad or w.requires_grad or (b is not None and b.requires_grad))
@@ -259,15 +186,8 @@ def linear_cross_entropy(
                                  y, rows, cfg)
     out_shape = tuple(t.shape)
     if reduction == "none":
-        loss = _scatter_rows(loss, rows, h2.shape[0], out_shape, shift)
+        loss = scatter_rows(loss, rows, total, out_shape, shift)
     if not return_lse:
         return loss
-    return loss, _scatter_rows(lse.detach(), rows, h2.shape[0], out_shape, shift)
+    return loss, scatter_rows(lse.detach(), rows, total, out_shape, shift)
 
-
-def _scatter_rows(values: Tensor, rows: Tensor | None, total: int, shape: tuple[int, ...],
-                  shift: bool) -> Tensor:
-    """Kept-row values → target-shaped tensor with zeros at ignored positions."""
-    full = values if rows is None else values.new_zeros(total).index_put((rows,), values)
-    full = full.reshape(shape)
-    return full[..., :-1] if shift else full
