@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from allocation_probe import LargestAllocation
 
 import losslab
 from losslab.fused import vocab_major
@@ -72,19 +72,6 @@ def test_filtered_gradients_stay_within_the_documented_bound(reduction, impl, mo
     assert float((dw1 - dw0).abs().max()) > 0, "the filter skipped nothing; the test is void"
 
 
-class _LargestAllocation(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for x in out if isinstance(out, (tuple, list)) else [out]:
-            if isinstance(x, torch.Tensor):
-                self.largest = max(self.largest, x.numel())
-        return out
-
-
 @pytest.mark.parametrize("impl,reduction", [("chunked_forward_grads", "mean"),
                                             ("chunked_recompute", "sum"),
                                             ("chunked", "none"),
@@ -97,13 +84,13 @@ def test_chunked_path_never_allocates_n_by_v(impl, reduction, monkeypatch):
     w = torch.randn(v, d, requires_grad=True)
     t = torch.randint(0, v, (n,))
     t[::7] = -100
-    with _LargestAllocation() as mode:
+    with LargestAllocation() as mode:
         loss = losslab.linear_cross_entropy(h, w, t, impl=impl, reduction=reduction,
                                             chunk_size=rows, softcap=3.0, label_smoothing=0.1)
         loss.sum().backward()
     # Largest tensors: a (rows, V) block, the (V, D) / (N, D) gradients; never N·V.
     assert mode.largest <= max(rows * v, n * d, v * d), mode.largest
-    with _LargestAllocation() as mode:
+    with LargestAllocation() as mode:
         reference_linear_cross_entropy(h, w, t).backward()
     assert mode.largest >= n * v  # the probe does see a materialised logits tensor
 

@@ -10,7 +10,7 @@ from .embedding import NTXentLoss as NTXentLoss
 from .embedding import OrthogonalProjectionLoss as OrthogonalProjectionLoss
 from .embedding import ProtoTripletLoss as ProtoTripletLoss
 from .embedding import WithOPL as WithOPL
-from .fused import LinearCrossEntropy
+from .fused import LinearCrossEntropy, LinearLoss
 from .imbalance import FocalLoss
 from .robust import (
     ALDRKL,
@@ -43,6 +43,7 @@ __all__ = [
     "ALDRKL",
     "FocalLoss",
     "LinearCrossEntropy",
+    "LinearLoss",
     *_logit_objectives.__all__,
 ]
 from .embedding_icnn import ICNNLoss as ICNNLoss  # noqa: E402  (registers "icnn")
