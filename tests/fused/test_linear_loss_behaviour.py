@@ -201,3 +201,14 @@ def test_teacher_may_have_another_width_and_dtype():
     ref = losslab.get_loss("kd")(h @ w.T, y, teacher_logits=(th @ tw.T).float())
     torch.testing.assert_close(ours, ref)
     torch.testing.assert_close(torch.autograd.grad(ours, w)[0], torch.autograd.grad(ref, w)[0])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from losslab.fused import loss_api
+    from losslab.nn import fused
+
+    for module in (loss_api, fused):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0
