@@ -80,12 +80,20 @@ def machine() -> dict[str, str]:
     }
 
 
-def run_worker(script: str, args: Sequence[str], timeout: float) -> dict[str, Any]:
-    """Run ``script --worker ARGS`` in a fresh interpreter; it prints one JSON line last."""
+def run_worker(script: str, args: Sequence[str], timeout: float,
+               pin_malloc: bool = True) -> dict[str, Any]:
+    """Run ``script --worker ARGS`` in a fresh interpreter; it prints one JSON line last.
+
+    ``pin_malloc`` (the default) fixes glibc's mmap threshold so that every large block goes
+    back to the OS at free() and RSS follows live memory. That makes the memory column exact
+    but charges page faults to every fresh allocation above 128 KiB (0.5 ms per MiB here), which
+    a long-running process with glibc's adaptive threshold does not pay: code that allocates
+    many mid-sized temporaries is timed with ``pin_malloc=False``.
+    """
     cmd = [sys.executable, script, "--worker", *args]
-    # A fixed mmap threshold makes glibc return every large block to the OS at free(), so
-    # RSS follows live memory instead of keeping freed arenas resident.
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+    env = dict(os.environ)
+    if pin_malloc:
+        env.update({"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"})
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

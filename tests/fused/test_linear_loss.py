@@ -199,3 +199,14 @@ def test_gradcheck_float64(name):
             lambda *x, r=reduction: losslab.linear_loss(*x[:2], y, name, bias=x[2], reduction=r,
                                                         chunk_size=3, softcap=2.5, **t_kw),
             (h, w, b), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["gce", "kd", "ce"])
+def test_logits_made_over_several_ragged_vocabulary_tiles(name, monkeypatch):
+    from losslab.fused import blocks
+
+    monkeypatch.setattr(blocks, "CPU_VOCAB_TILE", 16)  # V = 50: tiles of 16, 16, 16 and 2
+    info = next(i for i in PER_ROW if i.name == name)
+    h, w, b, y, teacher, extras = problem(info, seed=7)
+    compare(info, h, w, b, y, teacher, extras, reduction="none", softcap=3.0,
+            class_weight=torch.rand(V, dtype=torch.float64, generator=_gen(2)) + 0.5)

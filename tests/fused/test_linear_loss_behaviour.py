@@ -189,3 +189,26 @@ def test_linear_loss_is_public():
     assert losslab.linear_loss is losslab.fused.linear_loss
     assert "linear_loss" in losslab.__all__ and "linear_loss" in losslab.__doc__
     assert "LinearLoss" in losslab.nn.__all__
+
+
+def test_teacher_may_have_another_width_and_dtype():
+    g = _gen(7)
+    h = torch.randn(10, D, generator=g, requires_grad=True)
+    w = torch.randn(V, D, generator=g, requires_grad=True)
+    y = torch.randint(0, V, (10,), generator=g)
+    th, tw = torch.randn(10, 5, generator=g).bfloat16(), torch.randn(V, 5, generator=g).bfloat16()
+    ours = losslab.linear_loss(h, w, y, "kd", teacher_hidden=th, teacher_weight=tw, chunk_size=3)
+    ref = losslab.get_loss("kd")(h @ w.T, y, teacher_logits=(th @ tw.T).float())
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, w)[0], torch.autograd.grad(ref, w)[0])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from losslab.fused import loss_api
+    from losslab.nn import fused
+
+    for module in (loss_api, fused):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0

@@ -217,14 +217,13 @@ def gradient_inplace(p: Tensor, buf: BlockBuffers, lse: Tensor, row_weight: Tens
         else:
             p[rows[owned], local_target[owned]] -= (1.0 - eps) * row_weight[owned]
     if opts.softcap is not None:
-        softcap_chain_inplace(p, buf)
+        softcap_chain_inplace(p, buf.block(buf.t, p.shape[0]))  # type: ignore[arg-type]
     return p
 
 
-def softcap_chain_inplace(g: Tensor, buf: BlockBuffers) -> Tensor:
+def softcap_chain_inplace(g: Tensor, tanh: Tensor) -> Tensor:
     """Turn ∂ℓ/∂z' (c, V) into ∂ℓ/∂z in place: d softcap(z)/dz = 1 − tanh²(z/c), with
-    tanh(z/c) kept by :func:`block_logits` in ``buf.t``, which is consumed (squared in place).
-    """
-    t = buf.block(buf.t, g.shape[0])  # type: ignore[arg-type]
-    t.mul_(t)
-    return g.addcmul_(g, t, value=-1.0)
+    tanh(z/c) as kept by :func:`block_logits` (``buf.t``); ``tanh`` is consumed (squared in
+    place)."""
+    tanh.mul_(tanh)
+    return g.addcmul_(g, tanh, value=-1.0)
