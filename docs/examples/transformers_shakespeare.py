@@ -1,8 +1,9 @@
 """Train tiny Llama models on Shakespeare with losslab's transformers integration.
 
 The worked example of docs/transformers.md, which shows every line of this file:
-fused CE and DCO training through ``Trainer``, held-out loss from the stock forward, and
-distillation of a larger model into a smaller one with PLD. Nothing is downloaded.
+fused CE and DCO training through ``Trainer``, held-out loss and accuracy from the stock
+forward, and distillation of the CE model into a smaller one with PLD and KD (against the
+same student trained with CE). Nothing is downloaded.
 
     python docs/examples/transformers_shakespeare.py            # the guide's sizes
     python docs/examples/transformers_shakespeare.py --quick    # a smoke run in seconds
@@ -60,12 +61,21 @@ def arguments(output_dir: str, steps: int, batch: int, lr: float) -> TrainingArg
         gradient_accumulation_steps=2,  # losses are normalised by Trainer's num_items_in_batch
         per_device_eval_batch_size=batch, learning_rate=lr, lr_scheduler_type="cosine",
         warmup_steps=steps // 10, logging_steps=max(1, steps // 5), save_strategy="no",
-        prediction_loss_only=True, report_to="none", use_cpu=True, disable_tqdm=True, seed=0)
+        report_to="none", use_cpu=True, disable_tqdm=True, seed=0)
 
 
-def held_out_loss(model, args: TrainingArguments, held_out) -> float:
-    """Mean next-token cross-entropy on held-out blocks: evaluation runs the stock forward."""
-    return Trainer(model=model, args=args, eval_dataset=held_out).evaluate()["eval_loss"]
+def next_token_accuracy(prediction) -> dict[str, float]:
+    predicted, labels = prediction.predictions, prediction.label_ids
+    return {"accuracy": float((predicted[:, :-1] == labels[:, 1:]).mean())}
+
+
+def evaluate(model, args: TrainingArguments, blocks) -> tuple[float, float]:
+    """Next-token cross-entropy and accuracy on held-out blocks. Evaluation runs the stock
+    forward, so the metrics get the logits."""
+    metrics = Trainer(model=model, args=args, eval_dataset=blocks,
+                      preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1),
+                      compute_metrics=next_token_accuracy).evaluate()
+    return metrics["eval_loss"], metrics["eval_accuracy"]
 
 
 def train(trainer: Trainer) -> tuple[float, float]:
@@ -77,10 +87,10 @@ def train(trainer: Trainer) -> tuple[float, float]:
 
 #: the guide's sizes, and a smoke-test version of them
 SIZES = {
-    "guide": dict(plays=PLAYS, vocab=1024, block=64, hidden=64, layers=2, teacher_hidden=128,
-                  teacher_layers=4, steps=300, batch=16),
-    "quick": dict(plays=PLAYS[:1], vocab=300, block=32, hidden=32, layers=1, teacher_hidden=48,
-                  teacher_layers=2, steps=10, batch=8),
+    "guide": dict(plays=PLAYS, vocab=1024, block=64, hidden=64, layers=2, student_hidden=32,
+                  student_layers=2, steps=200, batch=8),
+    "quick": dict(plays=PLAYS[:1], vocab=300, block=32, hidden=32, layers=1, student_hidden=16,
+                  student_layers=1, steps=20, batch=8),
 }
 
 
@@ -91,27 +101,26 @@ def main(argv: list[str] | None = None) -> dict[str, float | str]:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     opts = parser.parse_args(argv)
     s = SIZES["quick" if opts.quick else "guide"]
-    steps = opts.steps or s["steps"]
     torch.set_num_threads(opts.threads)
     start = time.perf_counter()
     tokenizer, train_rows, held_out = shakespeare(s["vocab"], s["block"], s["plays"])
     vocab = tokenizer.get_vocab_size()
     r: dict[str, float | str] = {}
     with tempfile.TemporaryDirectory() as output_dir:
-        args = arguments(output_dir, steps, s["batch"], lr=3e-3)
+        args = arguments(output_dir, opts.steps or s["steps"], s["batch"], lr=3e-3)
+        untrained = llama(vocab, s["hidden"], s["layers"], s["block"])
+        r["untrained held-out"], r["untrained accuracy"] = evaluate(untrained, args, held_out)
 
-        def student():
-            return llama(vocab, s["hidden"], s["layers"], s["block"], seed=0)
-
-        r["parameters"] = student().num_parameters()
-        r["untrained held-out"] = held_out_loss(student(), args, held_out)
-
-        # 1. Train with CE and with DCO, each fused with the output layer.
+        # 1. Train the same model from the same start with CE and with DCO (pass@4),
+        #    each fused with the output layer: no (tokens x V) logits in training.
+        trained = {}
         for loss, hp in [("ce", {}), ("dco", {"n": 4.0})]:
-            model = patch_causal_lm(student(), loss, **hp)
-            trainer = Trainer(model=model, args=args, train_dataset=train_rows)
-            r[f"{loss} first logged"], r[f"{loss} last logged"] = train(trainer)
-            r[f"{loss} held-out"] = held_out_loss(model, args, held_out)
+            model = patch_causal_lm(llama(vocab, s["hidden"], s["layers"], s["block"]), loss, **hp)
+            r[f"{loss} first logged"], r[f"{loss} last logged"] = train(
+                Trainer(model=model, args=args, train_dataset=train_rows))
+            r[f"{loss} held-out"], r[f"{loss} accuracy"] = evaluate(model, args, held_out)
+            trained[loss] = model
+        r["parameters"] = model.num_parameters()
 
         # A patched training step returns no logits; evaluation and generation are stock.
         batch = default_data_collator(held_out[:2])
@@ -123,18 +132,22 @@ def main(argv: list[str] | None = None) -> dict[str, float | str]:
         out = model.generate(prompt, max_new_tokens=24, do_sample=False)
         r["dco sample"] = tokenizer.decode(out[0].tolist())
 
-        # 2. Train a larger teacher with CE, then distil it into a student with PLD.
-        teacher = llama(vocab, s["teacher_hidden"], s["teacher_layers"], s["block"], seed=1)
-        patch_causal_lm(teacher)
-        train(Trainer(model=teacher, args=args, train_dataset=train_rows))
-        unpatch_causal_lm(teacher)
-        r["teacher parameters"] = teacher.num_parameters()
-        r["teacher held-out"] = held_out_loss(teacher, args, held_out)
-        model = student()
-        distiller = DistillationTrainer(model=model, teacher=teacher, loss="pld", args=args,
-                                        train_dataset=train_rows, teacher_temperature=1.0)
-        r["pld first logged"], r["pld last logged"] = train(distiller)
-        r["pld held-out"] = held_out_loss(model, args, held_out)
+        # 2. Distil the CE model (the teacher) into a smaller student with PLD and with KD;
+        #    the same student trained with CE alone is the baseline.
+        teacher = unpatch_causal_lm(trained["ce"])
+        for loss, hp in [("ce", {}), ("pld", {"teacher_temperature": 1.0}),
+                         ("kd", {"temperature": 2.0, "ce_weight": 0.5})]:
+            model = llama(vocab, s["student_hidden"], s["student_layers"], s["block"], seed=1)
+            if loss == "ce":
+                trainer = Trainer(model=patch_causal_lm(model), args=args,
+                                  train_dataset=train_rows)
+            else:
+                trainer = DistillationTrainer(model=model, teacher=teacher, loss=loss, args=args,
+                                              train_dataset=train_rows, **hp)
+            r[f"student {loss} first logged"], r[f"student {loss} last logged"] = train(trainer)
+            r[f"student {loss} held-out"], r[f"student {loss} accuracy"] = evaluate(
+                model, args, held_out)
+        r["student parameters"] = model.num_parameters()
     r["seconds"] = time.perf_counter() - start
     for key, value in r.items():
         print(f"{key:>20}: {value:.4f}" if isinstance(value, float) else f"{key:>20}: {value!r}")
