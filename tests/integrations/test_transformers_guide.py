@@ -48,8 +48,11 @@ def test_the_guide_shows_the_whole_script():
 
 @pytest.fixture(scope="module")
 def quick_run():
-    torch.set_num_threads(1)
-    return _script().main(["--quick", "--threads", "1"])
+    before = torch.get_num_threads()
+    try:
+        yield _script().main(["--quick", "--threads", "1"])
+    finally:
+        torch.set_num_threads(before)
 
 
 RUNS = ("ce", "dco", "student ce", "student pld", "student kd")
