@@ -15,6 +15,7 @@ from torch import nn
 
 import losslab.arena.cleaning as cleaning
 from losslab.arena.config import LossSpec, RunConfig, check_config, run_key
+from losslab.arena.presets import PRESETS
 from losslab.arena.settings import to_sweep
 from losslab.arena.store import RunStore
 from losslab.arena.sweep import check_sweep, execute
@@ -211,15 +212,15 @@ def test_missing_cleanlab_stops_before_training_with_the_install_command(
 
 def test_cli_cleaning_grid_table_and_store_columns(tmp_path, capsys):
     out = tmp_path / "runs"
-    argv = ["arena", "--losses", "ce", "--cleaning", "none", "cleanlab", "--cleaning-folds", "2",
-            "--seeds", "1", "--num-samples", "400", "--epochs", "1", "--width", "8", "--quiet",
+    argv = ["arena", "--losses", "ce", "--cleaning", "none", "cleanlab",
+            "--seeds", "2", "--num-samples", "400", "--epochs", "1", "--width", "8", "--quiet",
             "--out", str(out)]
     assert main(argv) == 0
     table = capsys.readouterr().out
     assert "flag prec %" in table and "cleaning s" in table
     rows = {re.split(r"\s{2,}", line)[1]: line for line in table.splitlines()
             if line.startswith("40%")}
-    assert set(rows) == {"ce", "ce + cleanlab(K=2)"}
+    assert set(rows) == {"ce", "ce + cleanlab"}
     with sqlite3.connect(out / "runs.db") as conn:
         got = dict(conn.execute(
             "SELECT cleaning, cleaning_precision IS NOT NULL AND cleaning_recall IS NOT NULL "
@@ -229,9 +230,21 @@ def test_cli_cleaning_grid_table_and_store_columns(tmp_path, capsys):
     assert left["none"] == pytest.approx(0.4, abs=0.01)
     with RunStore(out) as store:
         cleaned = [r for r in store.runs() if r.config.cleaning == "cleanlab"]
-    (run_,) = cleaned
-    assert sum(run_.result["extra"]["cleaning"]["flagged_per_class"]) == \
-        run_.result["extra"]["cleaning"]["flagged"]
+        # Record the cleaning preset's first claim unbound (any setting) for the report.
+        store.set_meta("presets", {"cleaning": [PRESETS["cleaning"].claims[0].to_dict()]})
+    assert len(cleaned) == 2
+    for r in cleaned:
+        extra = r.result["extra"]["cleaning"]
+        assert sum(extra["flagged_per_class"]) == extra["flagged"]
+
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "Label cleaning against the injected noise" in page
+    section = page[page.index("Label cleaning against"):]
+    assert "<code>ce + cleanlab</code>" in section.split("</table>")[0]
+    # The claim's check shows the difference with its paired interval over the two seeds.
+    assert re.search(r"<code>ce \+ cleanlab</code></td><td>[+-]\d\.\d{4} ± \d\.\d{4}</td>",
+                     page)
 
 
 _OLD_SCHEMA = """

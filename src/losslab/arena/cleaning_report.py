@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 from .store import StoredRun
-from .summary import Cell, settings_of_runs
+from .summary import Cell, cleaned_cell, settings_of_runs
 
 CLEANING_NOTE = (
     "Flagged: share of the training set the cleaning flagged. Precision: share of the flagged "
@@ -46,7 +46,7 @@ def cleaning_table(
 ) -> tuple[list[str], list[list[str]]] | None:
     """Header and rows (HTML-escaped) for the cleaned cells of one setting, or None when no
     run there cleaned its labels."""
-    cleaned = [c for c in cells if not math.isnan(c.mean("cleaning_seconds"))]
+    cleaned = [c for c in cells if cleaned_cell(c)]
     if not cleaned:
         return None
     members: dict[tuple[str, float, str], list[StoredRun]] = {}

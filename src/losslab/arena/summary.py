@@ -149,6 +149,11 @@ def aggregate(runs: Sequence[StoredRun]) -> list[Cell]:
     return cells
 
 
+def cleaned_cell(c: Cell) -> bool:
+    """Whether the runs of ``c`` cleaned their training labels (they have a cleaning time)."""
+    return "cleaning_seconds" in c.values and not math.isnan(c.mean("cleaning_seconds"))
+
+
 def _pct(c: Cell, metric: str) -> str:
     mean = c.mean(metric)
     return "–" if math.isnan(mean) else f"{100 * mean:.1f}"
@@ -157,7 +162,7 @@ def _pct(c: Cell, metric: str) -> str:
 def format_table(cells: Sequence[Cell]) -> str:
     """Clean-test accuracy (mean ± std over seeds, in %) and ECE per loss and noise rate; with
     cleaned runs also the cleaning's precision, recall, noise left and cost in seconds."""
-    cleaned = any(not math.isnan(c.mean("cleaning_seconds")) for c in cells)
+    cleaned = any(cleaned_cell(c) for c in cells)
     header = ["noise", "loss", "seeds", "test acc %", "ECE", "NLL", "memorised %"]
     if cleaned:
         header += ["flag prec %", "flag recall %", "noise left %", "cleaning s", "run s"]
