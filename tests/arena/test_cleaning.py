@@ -305,3 +305,17 @@ def test_variants_run_the_grid_per_dataset_and_noise(tmp_path, tiny):
     with pytest.raises(ValueError, match="noise_rate must be a number in"):
         # A variant's rates are checked against its own noise kind (pair flips stop at 0.5).
         check_sweep(to_sweep({"variants": [{"noise": "asymmetric", "noise_rates": [0.6]}]})[0])
+
+
+def test_toml_keys_match_the_flags(tmp_path, tiny):
+    from losslab.arena.settings import load_toml
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('losses = ["gce"]\ncleaning = ["none", "cleanlab-relabel"]\n'
+                    "cleaning_folds = 3\nseeds = 1\n")
+    sweep, _ = to_sweep({**tiny, **load_toml(path)})
+    labels = [c.label for c in check_sweep(sweep)]
+    assert labels == ["gce", "gce + cleanlab-relabel(K=3)"]
+    path.write_text('cleaning = "cleanlab"\ncleaning_folds = 0\n')
+    with pytest.raises(ValueError, match="cleaning_folds must be an integer >= 2"):
+        to_sweep(load_toml(path))

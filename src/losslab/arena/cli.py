@@ -109,13 +109,12 @@ def run(args: argparse.Namespace) -> int:
     probe_out(args.out)
     cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
     heads = f"{len(sweep.heads)} heads x " if len(sweep.heads) > 1 else ""
-    if len(sweep.cleanings) > 1:
-        heads += f"{len(sweep.cleanings)} cleanings x "
-    if len(sweep.variants) > 1:
-        heads += f"{len(sweep.variants)} variants x "
+    cleans = f"{len(sweep.cleanings)} cleanings x " if len(sweep.cleanings) > 1 else ""
+    rates = (f"{len(sweep.variants)} variants with their noise rates" if len(sweep.variants) > 1
+             else f"{len(sweep.noise_rates)} noise rates")
     where = "on Ray" if executor == "ray" else f"{workers} worker{'s' if workers > 1 else ''}"
     print(
-        f"arena: {len(sweep.losses)} losses x {heads}{cals}{len(sweep.noise_rates)} noise rates "
+        f"arena: {len(sweep.losses)} losses x {heads}{cleans}{cals}{rates} "
         f"x {len(sweep.seeds)} seeds = {len(configs)} runs ({where}); results in "
         f"{args.out}/runs.db",
         file=sys.stderr,

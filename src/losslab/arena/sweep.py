@@ -22,8 +22,8 @@ from .version import code_version
 @dataclass(frozen=True)
 class Sweep:
     """The grid of one sweep. ``base`` holds every :class:`RunConfig` field except ``loss``,
-    ``noise_rate``, ``seed``, ``cleaning`` and ``calibration``, which the grid supplies. Each entry of
-    ``heads`` is a set of head fields (``head``, ``head_distance``, ``head_n``) that override
+    ``noise_rate``, ``seed``, ``cleaning`` and ``calibration``, which the grid supplies. Each
+    entry of ``heads`` is a set of head fields (``head``, ``head_distance``, ``head_n``) that override
     ``base``; the default, one empty entry, keeps ``base``'s head."""
 
     losses: tuple[LossSpec, ...]
