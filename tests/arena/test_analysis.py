@@ -212,3 +212,15 @@ def test_claim_with_two_seeds_says_it_is_untested():
     assert two.per_challenger()["gce"] == "reproduced (not tested: fewer than 3 seeds)"
     three = check_claim(claim, [cell("ce", [0.7, 0.72, 0.71]), cell("gce", [0.8, 0.83, 0.81])])
     assert three.per_challenger()["gce"] == "reproduced (1 of 1 significant at p<0.05)"
+
+
+def test_paired_interval_is_the_t_interval_of_the_per_seed_differences():
+    from losslab.arena.analysis import paired_interval
+    from losslab.arena.summary import Cell
+
+    a = Cell("s", 0.4, "a", (0, 1, 2, 3), {"test_acc": (0.5, 0.6, 0.7, 0.9)})
+    b = Cell("s", 0.4, "b", (1, 2, 3), {"test_acc": (0.4, 0.6, 0.9)})
+    # Shared seeds 1, 2, 3: differences 0.2, 0.1, 0.0 -> mean 0.1, sd 0.1, t(0.975, 2) = 4.3027
+    assert paired_interval(a, b, "test_acc") == pytest.approx(4.302653 * 0.1 / 3 ** 0.5, rel=1e-6)
+    assert math.isnan(paired_interval(a, Cell("s", 0.4, "c", (0,), {"test_acc": (1.0,)}),
+                                      "test_acc"))

@@ -77,12 +77,14 @@ def test_run_key_is_stable_and_sensitive_to_every_field():
         elif isinstance(value, str):
             changed = {"dataset": "digits", "model": "mlp", "noise": "instance",
                        "calibration": "temperature", "head": "linear",
-                       "head_distance": "cosine"}[f.name]
+                       "head_distance": "cosine", "cleaning": "cleanlab"}[f.name]
         elif isinstance(value, float):
             changed = value + 0.125
         else:
             changed = value + 1
-        k = run_key(dataclasses.replace(base, **{f.name: changed}))
+        # The fold count counts only where a run cleans.
+        cleans = {"cleaning": "cleanlab"} if f.name == "cleaning_folds" else {}
+        k = run_key(dataclasses.replace(base, **{f.name: changed}, **cleans))
         assert k not in seen, f.name
         seen.add(k)
 
@@ -96,6 +98,7 @@ def test_run_key_is_stable_and_sensitive_to_every_field():
         (dict(noise="instance", noise_rate=0.0), dict(noise="asymmetric", noise_rate=0.0)),
         (dict(imbalance=10), dict(imbalance=10.0)),
         (dict(head="linear", head_n=16.0, head_distance="cosine"), dict()),
+        (dict(cleaning="none", cleaning_folds=3), dict()),
     ],
 )
 def test_equivalent_settings_share_one_key(a, b):

@@ -1,6 +1,9 @@
 """SIGKILL a real sweep at random moments, then resume: finished runs survive unchanged, none is
-duplicated, and the resumed sweep completes (issue 4, "results never get lost")."""
+duplicated, and the resumed sweep completes ("results never get lost"); once for a plain sweep and
+once for one whose runs clean their labels with cleanlab first."""
 
+import dataclasses
+import importlib.util
 import os
 import random
 import signal
@@ -8,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -16,12 +20,40 @@ from losslab.arena.store import RunStore
 from losslab.arena.train import run
 from losslab.arena.version import code_version, training_digest
 
-SEEDS = 10
 KILLS = 4
-LOSSES = ["ce", "ce:label_smoothing=0.1"]  # one source file: fewer outside edits
 # Eight epochs make the runs, not the start-up, most of the sweep, so kills hit runs and writes.
 TINY = {"num_samples": 400, "epochs": 8, "width": 8, "batch_size": 64}
 FLAGS = [x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One sweep to kill: its losses (one source file: fewer outside edits), seeds, cleanings."""
+
+    losses: tuple[str, ...]
+    seeds: int
+    cleaning: tuple[str, ...] = ("none",)
+    folds: int = 5
+
+    @property
+    def total(self):
+        return self.seeds * len(self.losses) * len(self.cleaning)
+
+    @property
+    def flags(self):
+        return [*FLAGS, "--cleaning", *self.cleaning, "--cleaning-folds", str(self.folds)]
+
+    def configs(self):
+        """One config of each kind the sweep runs, for timing."""
+        return [RunConfig(loss=LossSpec.parse(loss), cleaning=c, cleaning_folds=self.folds,
+                          **TINY) for loss in self.losses[-1:] for c in self.cleaning]
+
+
+CASES = {
+    "plain": Case(("ce", "ce:label_smoothing=0.1"), seeds=10),
+    # Cleaned runs: K fold trainings before the final one, so kills also land mid-cleaning.
+    "cleaning": Case(("ce",), seeds=5, cleaning=("none", "cleanlab"), folds=2),
+}
 
 
 def rows(db):
@@ -36,9 +68,10 @@ def rows(db):
         conn.close()
 
 
-def start(out, workers=1):
-    cmd = [sys.executable, "-m", "losslab.cli", "arena", "--losses", *LOSSES,
-           "--seeds", str(SEEDS), "--out", str(out), "--quiet", "--workers", str(workers), *FLAGS]
+def start(case, out, workers=1):
+    cmd = [sys.executable, "-m", "losslab.cli", "arena", "--losses", *case.losses,
+           "--seeds", str(case.seeds), "--out", str(out), "--quiet", "--workers", str(workers),
+           *case.flags]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
 
@@ -52,19 +85,24 @@ def _startup_seconds():
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(tmp_path):
+@pytest.mark.parametrize("name", list(CASES))
+def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(tmp_path, name):
+    case = CASES[name]
+    if case.cleaning != ("none",) and importlib.util.find_spec("cleanlab") is None:
+        pytest.skip("cleanlab is not installed (pip install 'losslab[clean]')")
     db = tmp_path / "runs.db"
-    total = SEEDS * len(LOSSES)
+    total = case.total
     rng = random.Random()
     # Kill times are uniform over the rest of the sweep as it would run undisturbed: start-up
     # (interpreter, imports, worker spawn), then the remaining runs. So a kill lands in
     # start-up, mid-run or mid-write in proportion to the time each takes.
     timings = []
-    for seed in (0, 1):  # the first run also generates the data set
+    for seed in (0, 1):  # the first runs also generate the data set
         t = time.monotonic()
-        run(RunConfig(loss=LossSpec.parse(LOSSES[1]), seed=seed, **TINY))
+        for config in case.configs():
+            run(dataclasses.replace(config, seed=seed))
         timings.append(time.monotonic() - t)
-    per_run = timings[1]
+    per_run = timings[1] / len(case.configs())
     startup = _startup_seconds() + timings[0] - timings[1]
     survivors = {}
     kills = 0
@@ -73,7 +111,7 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(tmp_path):
         remaining = total - len(rows(db))
         horizon = startup * (2 if workers > 1 else 1) + remaining * per_run / workers
         delay = rng.uniform(0.0, horizon)
-        proc = start(tmp_path, workers=workers)
+        proc = start(case, tmp_path, workers=workers)
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
@@ -88,8 +126,8 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(tmp_path):
             assert now[key] == value
         survivors = now
 
-    proc = start(tmp_path)
-    _, err = proc.communicate(timeout=120)
+    proc = start(case, tmp_path)
+    _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err.decode()
     if survivors:
         assert f"{len(survivors)} runs already finished" in err.decode()

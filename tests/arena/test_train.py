@@ -3,9 +3,10 @@
 
 import math
 
+import pytest
 import torch
 
-import losslab.arena.train as train_module
+import losslab.arena.fit as fit_module
 from losslab._core.registry import loss_info
 from losslab.arena.train import run
 
@@ -31,19 +32,24 @@ def test_training_learns_on_clean_labels(tiny_config):
     assert math.isfinite(r.metrics["test_ece"])
 
 
-def test_sample_ids_reach_losses_that_ask_for_them(tiny_config, monkeypatch):
+@pytest.mark.parametrize("cleaning", ["none", "cleanlab"])
+def test_sample_ids_reach_losses_that_ask_for_them(tiny_config, monkeypatch, cleaning):
+    if cleaning != "none":
+        pytest.importorskip("cleanlab")
     assert "sample_ids" in loss_info("aldr-kl").extra_inputs
     built = []
-    real = train_module.build_loss
+    real = fit_module.build_loss
 
     def spy(spec, num_samples):
         module = real(spec, num_samples)
         built.append(module)
         return module
 
-    monkeypatch.setattr(train_module, "build_loss", spy)
-    r = run(tiny_config("aldr-kl:lam0=1.0", epochs=1))
-    (module,) = built
+    monkeypatch.setattr(fit_module, "build_loss", spy)
+    r = run(tiny_config("aldr-kl:lam0=1.0", epochs=1, cleaning=cleaning, cleaning_folds=2))
+    # With cleaning, one loss per fold model, then the final model's (on the kept samples).
+    assert len(built) == (1 if cleaning == "none" else 3)
+    module = built[-1]
     n = r.extra["train_size"]
     # Every training sample was visited once, so its per-sample lambda moved off lam0.
     assert module.lam.shape == (n,)

@@ -50,6 +50,20 @@ def paired_p_value(a: Cell, b: Cell, metric: str) -> float:
     return float(res.pvalue)
 
 
+def paired_interval(a: Cell, b: Cell, metric: str, level: float = 0.95) -> float:
+    """Half-width of the t confidence interval of the mean per-seed difference ``a - b`` over
+    the seeds both cells share; NaN with fewer than two shared seeds."""
+    va = dict(zip(a.seeds, a.values[metric], strict=True))
+    vb = dict(zip(b.seeds, b.values[metric], strict=True))
+    diffs = [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
+    n = len(diffs)
+    if n < 2:
+        return float("nan")
+    mean = sum(diffs) / n
+    std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    return float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
+
+
 @dataclass(frozen=True)
 class RankRow:
     rank: int
@@ -92,6 +106,8 @@ class ClaimCheck:
     difference: float  # challenger minus baseline, sign flipped when lower is better
     p_value: float
     shared_seeds: int = 0
+    # Half-width of the 95% t interval of the paired difference over shared seeds (NaN: < 2).
+    interval: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -156,7 +172,8 @@ def check_claim(claim: Claim, cells: Sequence[Cell]) -> ClaimVerdict:
             diff = sign * (other.mean(claim.metric) - base.mean(claim.metric))
             checks.append(
                 ClaimCheck(setting, rate, name, diff, paired_p_value(other, base, claim.metric),
-                           shared_seeds(other, base))
+                           shared_seeds(other, base),
+                           paired_interval(other, base, claim.metric))
             )
     missing = tuple(n for n in (claim.baseline, *claim.challengers) if n not in have)
     return ClaimVerdict(claim, tuple(checks), missing)

@@ -53,6 +53,8 @@ _FLAG_KEYS = {
     "width": "width",
     "holdout": "holdout",
     "calibrations": "calibrations",
+    "cleaning": "cleaning",
+    "cleaning_folds": "cleaning_folds",
     "workers": "workers",
     "heads": "heads",
     "head_distance": "head_distance",
@@ -107,9 +109,12 @@ def run(args: argparse.Namespace) -> int:
     probe_out(args.out)
     cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
     heads = f"{len(sweep.heads)} heads x " if len(sweep.heads) > 1 else ""
+    cleans = f"{len(sweep.cleanings)} cleanings x " if len(sweep.cleanings) > 1 else ""
+    rates = (f"{len(sweep.variants)} variants with their noise rates" if len(sweep.variants) > 1
+             else f"{len(sweep.noise_rates)} noise rates")
     where = "on Ray" if executor == "ray" else f"{workers} worker{'s' if workers > 1 else ''}"
     print(
-        f"arena: {len(sweep.losses)} losses x {heads}{cals}{len(sweep.noise_rates)} noise rates "
+        f"arena: {len(sweep.losses)} losses x {heads}{cleans}{cals}{rates} "
         f"x {len(sweep.seeds)} seeds = {len(configs)} runs ({where}); results in "
         f"{args.out}/runs.db",
         file=sys.stderr,
@@ -173,6 +178,13 @@ def add_parser(sub: Any) -> None:
                    help="share of the (noisy) training set held out for calibration")
     p.add_argument("--calibrations", nargs="+", default=None, metavar="METHOD",
                    help="post-hoc calibration: none, temperature, ca-temperature")
+    p.add_argument("--cleaning", nargs="+", default=None, metavar="METHOD",
+                   help="clean the training labels first: none, cleanlab (drop the samples "
+                        "cleanlab flags), cleanlab-relabel (give them the predicted class); "
+                        "several compare them (needs pip install 'losslab[clean]')")
+    p.add_argument("--cleaning-folds", type=int, default=None, metavar="K",
+                   help="cross-validation folds of the cleaning's out-of-sample "
+                        "probabilities (default 5)")
     p.add_argument("--head", dest="heads", nargs="+", default=None, metavar="HEAD",
                    help="classifier head(s): linear, harmonic, harmonic:distance=cosine,n=2; "
                         "several compare them")

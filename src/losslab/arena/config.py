@@ -101,6 +101,8 @@ def _canonical_hp(name: str, items: tuple[tuple[str, Any], ...]) -> tuple[tuple[
 _FLOAT_FIELDS = ("noise_rate", "imbalance", "lr", "weight_decay", "holdout", "head_n")
 # Head options a linear head ignores; reset so they cannot split its key.
 _HARMONIC_ONLY = {"head_distance": "euclidean", "head_n": 1.0}
+# The cleaning fields at their defaults (an uncleaned run ignores the fold count).
+_CLEANING_DEFAULTS: dict[str, Any] = {"cleaning": "none", "cleaning_folds": 5}
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class RunConfig:
     head: str = "linear"
     head_distance: str = "euclidean"
     head_n: float = 1.0
+    cleaning: str = "none"
+    cleaning_folds: int = 5
 
     def __post_init__(self) -> None:
         """Canonical form: numbers in their field's type, no noise at rate 0, harmonic options
@@ -139,6 +143,8 @@ class RunConfig:
         if self.head == "linear":
             for name, default in _HARMONIC_ONLY.items():
                 object.__setattr__(self, name, default)
+        if self.cleaning == "none":
+            object.__setattr__(self, "cleaning_folds", _CLEANING_DEFAULTS["cleaning_folds"])
 
     @property
     def head_label(self) -> str:
@@ -149,12 +155,22 @@ class RunConfig:
         return f"{self.head} {self.head_distance}{n}"
 
     @property
+    def cleaning_label(self) -> str:
+        """``cleanlab``, with the fold count when it is not the default 5: ``cleanlab(K=3)``."""
+        if self.cleaning_folds == _CLEANING_DEFAULTS["cleaning_folds"]:
+            return self.cleaning
+        return f"{self.cleaning}(K={self.cleaning_folds})"
+
+    @property
     def label(self) -> str:
-        """The loss label, plus the head when it is not linear and the post-hoc calibration
-        when there is one: ``ce [harmonic cosine] + temperature``."""
+        """The loss label, plus the head when it is not linear, the data cleaning and the
+        post-hoc calibration when there are: ``gce [harmonic cosine] + cleanlab +
+        temperature``."""
         label = self.loss.label
         if self.head != "linear":
             label = f"{label} [{self.head_label}]"
+        if self.cleaning != "none":
+            label = f"{label} + {self.cleaning_label}"
         if self.calibration != "none":
             label = f"{label} + {self.calibration}"
         return label
@@ -162,6 +178,11 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["loss"] = {"name": self.loss.name, "hyperparameters": self.loss.hp}
+        if self.cleaning == "none":
+            # An uncleaned run serialises as it did before cleaning existed: stored configs
+            # (and their JSON in older stores) keep one spelling.
+            for name in _CLEANING_DEFAULTS:
+                del d[name]
         return d
 
     @classmethod
@@ -172,8 +193,13 @@ class RunConfig:
 
 
 def run_key(config: RunConfig) -> str:
-    """sha256 of the canonical JSON of the config and the code version."""
-    payload = {"config": config.to_dict(), "code": code_version(config.loss.name)}
+    """sha256 of the canonical JSON of the config and the code version (plus cleanlab's
+    version for a cleaned run: its label-issue filter shapes the result)."""
+    payload: dict[str, Any] = {"config": config.to_dict(), "code": code_version(config.loss.name)}
+    if config.cleaning != "none":
+        from .cleaning import cleanlab_version
+
+        payload["cleanlab"] = cleanlab_version()
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -251,6 +277,9 @@ def check_config(config: RunConfig) -> None:
     _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
     _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
     _check_common(config)
+    from .cleaning import check_cleaning
+
+    check_cleaning(config)  # last: it may build the run's noisy labels to count classes
 
 
 def _check_common(config: RunConfig) -> None:
@@ -330,6 +359,11 @@ def _check_lm(config: RunConfig) -> None:
         raise ValueError(
             f"arena: calibration and holdout are not supported for dataset {config.dataset!r}, "
             f"got calibration={config.calibration!r}, holdout={config.holdout!r}"
+        )
+    if config.cleaning != "none":
+        raise ValueError(
+            f"arena: cleaning must be 'none' for dataset {config.dataset!r} (its targets are "
+            f"not noisy), got {config.cleaning!r}"
         )
     if config.head != "linear":
         raise ValueError(

@@ -1,7 +1,8 @@
 """``report.html``: a self-contained page (inline CSS, PNGs as data URIs) over a runs directory.
 
 Sections: the presets' claims with verdicts; then per setting a summary table (mean ± 95% CI
-over seeds), accuracy and ECE against noise rate, a ranking per noise rate marking the losses
+over seeds), the label cleaning's scores when runs cleaned their training labels, accuracy and
+ECE against noise rate, a ranking per noise rate marking the losses
 not distinguishable from the best, reliability diagrams and training curves. Every PNG is
 also written beside the page in ``figures/``.
 """
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from .analysis import ALPHA, MIN_SEEDS_TO_SEPARATE, ClaimVerdict, check_claim, rank
+from .cleaning_report import CLEANING_NOTE, cleaning_table
 from .plots import group_runs, metric_vs_noise, reliability_grid, training_curves
 from .presets import PRESETS, Claim
 from .store import DB_NAME, RunStore, StoredRun
@@ -104,12 +106,14 @@ def _claims_section(page: _Page, presets: dict[str, list[dict[str, object]]],
                 page.add(_table(["challenger", "direction of the claim"], rows))
             detail = [
                 [_e(c.setting), f"{c.noise_rate:.0%}", f"<code>{_e(c.challenger)}</code>",
-                 f"{c.difference:+.4f}", "n/a" if math.isnan(c.p_value) else f"{c.p_value:.3f}"]
+                 f"{c.difference:+.4f}" + ("" if math.isnan(c.interval)
+                                           else f" ± {c.interval:.4f}"),
+                 "n/a" if math.isnan(c.p_value) else f"{c.p_value:.3f}"]
                 for c in v.checks
             ]
             if detail:
-                page.add(_table(["setting", "noise", "challenger", "better by",
-                                 "paired p"], detail))
+                page.add(_table(["setting", "noise", "challenger",
+                                 "better by (± 95% paired t interval)", "paired p"], detail))
     return verdicts
 
 
@@ -132,6 +136,11 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
              f"{100 * c.mean('noise_memorised'):.1f}"] for c in cells]
     page.add(_table(["noise", "loss", "seeds", "test acc %", "ECE", "NLL", "macro-F1 %",
                      "pass@16 coverage", "noise memorised %"], rows))
+    cleaning = cleaning_table(cells, runs)
+    if cleaning is not None:
+        page.add("<h3>Label cleaning against the injected noise</h3>")
+        page.add(f'<p class="note">{_e(CLEANING_NOTE)}</p>')
+        page.add(_table(*cleaning))
     rates = sorted({c.noise_rate for c in cells})
     page.image(metric_vs_noise(cells, "test_acc", f"{setting}: accuracy"),
                f"{setting} accuracy", "accuracy against noise rate")

@@ -3,7 +3,10 @@ wins) and checked key by key.
 
 A settings mapping has the grid keys ``losses`` (names, ``"name:k=v"`` strings or tables
 ``{name = "gce", q = 0.5}``), ``seeds`` (a count or a list), ``noise_rates``,
-``calibrations`` (post-hoc calibrators, see :mod:`losslab.arena.calibrate`), ``heads``
+``calibrations`` (post-hoc calibrators, see :mod:`losslab.arena.calibrate`), ``cleaning``
+(``none``, ``cleanlab``, ``cleanlab-relabel``, see :mod:`losslab.arena.cleaning`), ``variants``
+(tables of run fields, optionally with their own ``noise_rates``, each a copy of the grid
+over those fields: several datasets or noise kinds in one sweep), ``heads``
 (``"linear"``, ``"harmonic"``, ``"harmonic:distance=cosine,n=2"`` or a table
 ``{name = "harmonic", distance = "cosine"}``), the executor keys ``workers``, ``executor``
 (``process`` or ``ray``) and ``ray_address``, and any
@@ -28,13 +31,13 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 GRID_KEYS = (
-    "losses", "seeds", "noise_rates", "calibrations", "heads", "workers", "executor",
-    "ray_address", "preset",
+    "losses", "seeds", "noise_rates", "calibrations", "heads", "cleaning", "variants", "workers",
+    "executor", "ray_address", "preset",
 )
 BASE_KEYS = tuple(
     f.name
     for f in dataclasses.fields(RunConfig)
-    if f.name not in ("loss", "seed", "noise_rate", "calibration", "head")
+    if f.name not in ("loss", "seed", "noise_rate", "calibration", "head", "cleaning")
 )
 KNOWN_KEYS = GRID_KEYS + BASE_KEYS
 
@@ -134,6 +137,42 @@ def _rates(value: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+def _names(settings: dict[str, Any], key: str, default: str) -> tuple[str, ...]:
+    """A grid key of method names (a name or a list of names)."""
+    value = settings.get(key, [default])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) for c in value):
+        raise ValueError(f"arena: {key} must be a list of names, got {value!r}")
+    return tuple(value)
+
+
+# What a variant may set: run fields, and its own noise rates.
+_VARIANT_KEYS = (*BASE_KEYS, "noise_rates")
+
+
+def _variants(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    if value is None:
+        return ((),)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"arena: variants must be a list of tables of run fields, got {value!r}")
+    out = []
+    for i, variant in enumerate(value):
+        for key in variant:
+            if key not in _VARIANT_KEYS:
+                raise ValueError(
+                    f"arena: variants[{i}] has unknown key {key!r}; a variant sets run fields "
+                    f"({', '.join(BASE_KEYS)}) or noise_rates"
+                )
+        fields = dict(variant)
+        if "noise_rates" in fields:
+            fields["noise_rates"] = _rates(fields["noise_rates"])
+        elif fields.get("noise") == "none":
+            fields["noise_rates"] = (0.0,)
+        out.append(tuple(sorted(fields.items())))
+    return tuple(out)
+
+
 def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     """Build the sweep and the worker count from merged settings."""
     check_keys(settings, "the settings")
@@ -145,13 +184,13 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"arena: workers must be a positive integer, got {workers!r}")
     base = {k: settings[k] for k in BASE_KEYS if k in settings}
-    calibrations = settings.get("calibrations", ["none"])
-    if isinstance(calibrations, str):
-        calibrations = [calibrations]
-    if not isinstance(calibrations, (list, tuple)) or not all(
-        isinstance(c, str) for c in calibrations
-    ):
-        raise ValueError(f"arena: calibrations must be a list of names, got {calibrations!r}")
+    calibrations = _names(settings, "calibrations", "none")
+    cleanings = _names(settings, "cleaning", "none")
+    if "cleaning_folds" in settings:
+        # Checked even where no run cleans, so a bad K never passes silently.
+        from .cleaning import check_folds
+
+        check_folds(settings["cleaning_folds"])
     heads = settings.get("heads", ["linear"])
     if isinstance(heads, (str, dict)):
         heads = [heads]
@@ -159,7 +198,9 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
         raise ValueError(f"arena: heads must be a list of heads, got {heads!r}")
     sweep = Sweep(
         heads=tuple(_head_entry(h, i) for i, h in enumerate(heads)),
-        calibrations=tuple(calibrations),
+        calibrations=calibrations,
+        cleanings=cleanings,
+        variants=_variants(settings.get("variants")),
         losses=specs,
         # Clean labels have one rate; 0.4 is the default of the noisy kinds.
         noise_rates=_rates(settings.get("noise_rates",

@@ -4,7 +4,9 @@ A row is written in a single transaction only after its run has finished, keyed 
 :func:`losslab.arena.config.run_key` (a hash of the full config and the code version) with
 ``INSERT OR IGNORE`` on the primary key. So a process killed at any moment loses only the runs
 in flight, a finished run is never rewritten or duplicated, and re-running a sweep skips the
-keys already present. Per-epoch curves and the reliability table live in the row's JSON.
+keys already present. Per-epoch curves and the reliability table live in the row's JSON; the
+label cleaning's scores (method, precision, recall, noise left, cost, flags per class) have
+columns of their own, added in place to a store written before they existed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,23 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Columns added after the first schema, with their SQL types. A store written before them is
+# migrated on open by ALTER TABLE ADD COLUMN: its rows keep their values and read NULL (or the
+# default) in the new columns.
+_ADDED_COLUMNS = (
+    ("cleaning", "TEXT NOT NULL DEFAULT 'none'"),
+    ("cleaning_precision", "REAL"),
+    ("cleaning_recall", "REAL"),
+    ("noise_left", "REAL"),
+    ("cleaning_seconds", "REAL"),
+    ("flagged_per_class", "TEXT"),
+)
+_COLUMNS = (
+    "key", "code_version", "loss", "loss_label", "dataset", "model", "noise", "noise_rate",
+    "imbalance", "seed", "test_acc", "test_ece", "config", "result", "finished_at",
+    *(name for name, _ in _ADDED_COLUMNS),
+)
+
 
 @dataclass(frozen=True)
 class StoredRun:
@@ -71,6 +90,17 @@ class RunStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                try:
+                    self._conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as err:  # another process added it first
+                    if "duplicate column" not in str(err):
+                        raise
 
     def close(self) -> None:
         self._conn.close()
@@ -87,8 +117,11 @@ class RunStore:
     def add(self, key: str, code_version: str, config: RunConfig, result: dict[str, Any]) -> bool:
         """Insert one finished run atomically; return False if the key was already stored."""
         m = result["metrics"]
+        cleaning = result.get("extra", {}).get("cleaning", {})
+        per_class = cleaning.get("flagged_per_class")
         cur = self._conn.execute(
-            "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR IGNORE INTO runs ({','.join(_COLUMNS)}) "
+            f"VALUES ({','.join('?' * len(_COLUMNS))})",
             (
                 key,
                 code_version,
@@ -105,6 +138,12 @@ class RunStore:
                 json.dumps(config.to_dict(), sort_keys=True),
                 json.dumps(result),
                 time.time(),
+                config.cleaning,
+                _finite_or_none(m.get("cleaning_precision", math.nan)),
+                _finite_or_none(m.get("cleaning_recall", math.nan)),
+                _finite_or_none(m.get("noise_left", math.nan)),
+                cleaning.get("seconds"),
+                None if per_class is None else json.dumps(per_class),
             ),
         )
         return cur.rowcount == 1

@@ -115,8 +115,18 @@ def latest_runs(runs: Sequence[StoredRun]) -> tuple[list[StoredRun], int]:
 
 
 METRICS = (
-    "test_acc", "test_ece", "test_nll", "test_macro_f1", "test_coverage16", "noise_memorised"
+    "test_acc", "test_ece", "test_nll", "test_macro_f1", "test_coverage16", "noise_memorised",
+    "noise_left", "cleaning_precision", "cleaning_recall", "cleaning_flagged",
 )
+# Wall times, per run: the whole run and the label cleaning's share of it (NaN: no cleaning).
+TIMINGS = ("run_seconds", "cleaning_seconds")
+
+
+def _timing(run: StoredRun, name: str) -> float:
+    if name == "run_seconds":
+        return float(run.result.get("seconds", float("nan")))
+    cleaning = run.result.get("extra", {}).get("cleaning")
+    return float(cleaning["seconds"]) if cleaning else float("nan")
 
 
 def aggregate(runs: Sequence[StoredRun]) -> list[Cell]:
@@ -134,26 +144,45 @@ def aggregate(runs: Sequence[StoredRun]) -> list[Cell]:
         values = {
             m: tuple(float(r.metrics.get(m, float("nan"))) for r in members) for m in METRICS
         }
+        values.update({t: tuple(_timing(r, t) for r in members) for t in TIMINGS})
         cells.append(Cell(setting, rate, loss, tuple(r.config.seed for r in members), values))
     return cells
 
 
+def cleaned_cell(c: Cell) -> bool:
+    """Whether the runs of ``c`` cleaned their training labels (they have a cleaning time)."""
+    return "cleaning_seconds" in c.values and not math.isnan(c.mean("cleaning_seconds"))
+
+
+def _pct(c: Cell, metric: str) -> str:
+    mean = c.mean(metric)
+    return "–" if math.isnan(mean) else f"{100 * mean:.1f}"
+
+
 def format_table(cells: Sequence[Cell]) -> str:
-    """Clean-test accuracy (mean ± std over seeds, in %) and ECE per loss and noise rate."""
+    """Clean-test accuracy (mean ± std over seeds, in %) and ECE per loss and noise rate; with
+    cleaned runs also the cleaning's precision, recall, noise left and cost in seconds."""
+    cleaned = any(cleaned_cell(c) for c in cells)
     header = ["noise", "loss", "seeds", "test acc %", "ECE", "NLL", "memorised %"]
+    if cleaned:
+        header += ["flag prec %", "flag recall %", "noise left %", "cleaning s", "run s"]
     rows = []
     for c in cells:
-        rows.append(
-            [
-                f"{c.noise_rate:.0%}",
-                c.loss,
-                str(len(c.seeds)),
-                f"{100 * c.mean('test_acc'):.1f} ± {100 * c.std('test_acc'):.1f}",
-                f"{c.mean('test_ece'):.3f} ± {c.std('test_ece'):.3f}",
-                f"{c.mean('test_nll'):.3f}",
-                f"{100 * c.mean('noise_memorised'):.1f}",
-            ]
-        )
+        row = [
+            f"{c.noise_rate:.0%}",
+            c.loss,
+            str(len(c.seeds)),
+            f"{100 * c.mean('test_acc'):.1f} ± {100 * c.std('test_acc'):.1f}",
+            f"{c.mean('test_ece'):.3f} ± {c.std('test_ece'):.3f}",
+            f"{c.mean('test_nll'):.3f}",
+            f"{100 * c.mean('noise_memorised'):.1f}",
+        ]
+        if cleaned:
+            seconds = c.mean("cleaning_seconds")
+            row += [_pct(c, "cleaning_precision"), _pct(c, "cleaning_recall"),
+                    _pct(c, "noise_left"), "–" if math.isnan(seconds) else f"{seconds:.1f}",
+                    f"{c.mean('run_seconds'):.1f}"]
+        rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))

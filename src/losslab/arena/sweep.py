@@ -1,4 +1,5 @@
-"""Sweeps: losses x noise rates x seeds over one base configuration, and their execution.
+"""Sweeps: losses x heads x cleanings x calibrations x noise rates x seeds over one base
+configuration (or over each of several variants of it), and their execution.
 
 :func:`check_sweep` validates everything (config keys, every loss through the registry) before
 any training. :func:`execute` skips runs already in the store, runs the rest in this process
@@ -21,8 +22,8 @@ from .version import code_version
 @dataclass(frozen=True)
 class Sweep:
     """The grid of one sweep. ``base`` holds every :class:`RunConfig` field except ``loss``,
-    ``noise_rate``, ``seed`` and ``calibration``, which the grid supplies. Each entry of
-    ``heads`` is a set of head fields (``head``, ``head_distance``, ``head_n``) that override
+    ``noise_rate``, ``seed``, ``cleaning`` and ``calibration``, which the grid supplies. Each
+    entry of ``heads`` is a set of head fields (``head``, ``head_distance``, ``head_n``) that override
     ``base``; the default, one empty entry, keeps ``base``'s head."""
 
     losses: tuple[LossSpec, ...]
@@ -31,22 +32,29 @@ class Sweep:
     base: dict[str, Any] = field(default_factory=dict)
     calibrations: tuple[str, ...] = ("none",)
     heads: tuple[tuple[tuple[str, Any], ...], ...] = ((),)
+    cleanings: tuple[str, ...] = ("none",)
+    # Each variant overrides base fields and, with a "noise_rates" entry, the rates; the sweep
+    # is the union of the grid over every variant (one empty variant: the grid alone).
+    variants: tuple[tuple[tuple[str, Any], ...], ...] = ((),)
 
     def configs(self) -> list[RunConfig]:
         """Every run, ordered seed-major so partial results cover all losses early."""
         out = []
         for seed in self.seeds:
-            for rate in self.noise_rates:
-                for loss in self.losses:
-                    for head in self.heads:
-                        fields = {**self.base, **dict(head)}
-                        for cal in self.calibrations:
-                            out.append(
-                                RunConfig(
-                                    loss=loss, seed=seed, noise_rate=rate, calibration=cal,
-                                    **fields,
-                                )
-                            )
+            for variant in map(dict, self.variants):
+                rates = variant.pop("noise_rates", self.noise_rates)
+                for rate in rates:
+                    for loss in self.losses:
+                        for head in self.heads:
+                            fields = {**self.base, **variant, **dict(head)}
+                            for clean in self.cleanings:
+                                for cal in self.calibrations:
+                                    out.append(
+                                        RunConfig(
+                                            loss=loss, seed=seed, noise_rate=rate,
+                                            calibration=cal, cleaning=clean, **fields,
+                                        )
+                                    )
         return out
 
 
@@ -60,6 +68,10 @@ def check_sweep(sweep: Sweep) -> list[RunConfig]:
         raise ValueError("arena: noise_rates must hold at least one rate, got none")
     if not sweep.heads:
         raise ValueError("arena: heads must hold at least one head, got none")
+    if not sweep.cleanings:
+        raise ValueError("arena: cleaning must hold at least one method, got none")
+    if not sweep.variants:
+        raise ValueError("arena: variants must hold at least one variant, got none")
     try:
         configs = sweep.configs()
     except TypeError as err:  # an unknown key in base

@@ -2,7 +2,7 @@
 
 It hashes the *source files* a result comes from, found by following imports (``ast``) inside
 the ``losslab`` package: the arena's training path (config, data, noise, models, training,
-metrics, calibration; not the report, plots or CLI) and, per loss, the module of its function
+metrics, calibration, cleaning; not the report, plots or CLI) and, per loss, the module of its function
 and of its ``nn.Module`` with every ``losslab`` module they import (``_core/logit_loss.py``,
 ``functional/_softmax_ops.py``, ...). The re-exporting packages ``losslab``,
 ``losslab.functional`` and ``losslab.nn`` are not followed, so editing one loss re-runs only
@@ -23,7 +23,7 @@ from .._core.registry import loss_info
 TRAINING_MODULES = tuple(
     f"losslab.arena.{m}"
     for m in ("config", "data", "noise", "models", "train", "fit", "lm", "metrics", "calibrate",
-              "result")
+              "cleaning", "result")
 )
 # Packages whose __init__ only re-exports everything; following them would tie every run to
 # every loss.
