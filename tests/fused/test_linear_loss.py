@@ -210,3 +210,11 @@ def test_logits_made_over_several_ragged_vocabulary_tiles(name, monkeypatch):
     h, w, b, y, teacher, extras = problem(info, seed=7)
     compare(info, h, w, b, y, teacher, extras, reduction="none", softcap=3.0,
             class_weight=torch.rand(V, dtype=torch.float64, generator=_gen(2)) + 0.5)
+
+
+@pytest.mark.parametrize("name", ["gce", "ce", "pld"])
+def test_ignore_index_may_be_a_class_index(name):
+    info = next(i for i in PER_ROW if i.name == name)
+    h, w, b, y, teacher, extras = problem(info, seed=8, ignore=False)
+    y[::3] = 7  # class 7 is the ignored value here: those rows drop out entirely
+    compare(info, h, w, b, y, teacher, extras, reduction="mean", ignore_index=7)

@@ -224,7 +224,7 @@ def linear_loss(
     ``losslab.get_loss(loss, weight=class_weight, ignore_index=..., reduction=...,
     **hyperparameters)(z, target, **extra_inputs)`` on the materialised logits, where
     ``softcap(z) = c·tanh(z/c)`` (off when None). The logits exist one block of rows at a
-    time: (c, V) for the GEMMs and (8, V) for the loss call (see :mod:`.loss_blocks`).
+    time: (c, V) for the GEMMs and (8·threads, V) for the loss call (:mod:`.loss_blocks`).
     ``loss="ce"`` runs :func:`linear_cross_entropy` (its ``label_smoothing``, ``z_loss``,
     ``impl``, ``filter_eps``) unless class weights or a temperature ≠ 1 need the generic path.
 
