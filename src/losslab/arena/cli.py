@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, run_key
+from .guard import check_store, store_errors
 from .presets import PRESETS, Claim, Preset, get_preset
 from .settings import executor_settings, load_toml, to_sweep
 from .store import RunStore
@@ -77,6 +78,8 @@ def merged_settings(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 def probe_out(out: str) -> None:
     """Fail before training, naming ``--out``, when results could not be stored there."""
+    if not out.strip():
+        raise ValueError("arena: --out must name a directory, got an empty string")
     path = Path(out)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     executor, ray_address = executor_settings(settings)  # a missing ray fails here
     configs = check_sweep(sweep)  # every key and every loss is checked before training
     probe_out(args.out)
+    check_store(args.out, command="arena", write=True)  # before any training
     cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
     heads = f"{len(sweep.heads)} heads x " if len(sweep.heads) > 1 else ""
     where = "on Ray" if executor == "ray" else f"{workers} worker{'s' if workers > 1 else ''}"
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if get_preset(preset_name).claims and not claims:
         print(f"arena: preset {preset_name!r} settings were overridden; its claim is not "
               f"recorded for the report", file=sys.stderr)
-    with RunStore(args.out) as store:
+    with store_errors(args.out), RunStore(args.out) as store:
         if claims:
             presets = store.get_meta("presets", {})
             presets[preset_name] = [c.to_dict() for c in claims]

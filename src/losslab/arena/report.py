@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 import re
+import sqlite3
 import time
 from pathlib import Path
 
 from .analysis import ALPHA, MIN_SEEDS_TO_SEPARATE, ClaimVerdict, check_claim, rank
+from .guard import StoreError, check_store
 from .plots import group_runs, metric_vs_noise, reliability_grid, training_curves
 from .presets import PRESETS, Claim
 from .store import DB_NAME, RunStore, StoredRun
@@ -32,9 +35,13 @@ td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f3
 
 
 class _Page:
+    """The page and its figures, held in memory until :meth:`write`, so a report that fails
+    half-way writes nothing."""
+
     def __init__(self, figures: Path) -> None:
         self.parts: list[str] = []
         self.figures = figures
+        self.files: dict[str, bytes] = {}
         self.count = 0
 
     def add(self, text: str) -> None:
@@ -43,9 +50,20 @@ class _Page:
     def image(self, png: bytes, name: str, alt: str) -> None:
         self.count += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        (self.figures / f"{self.count:02d}-{slug}.png").write_bytes(png)
+        self.files[f"{self.count:02d}-{slug}.png"] = png
         data = base64.b64encode(png).decode()
         self.add(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
+
+    def write(self, out: Path) -> None:
+        """Write the figures, then the page (atomically: a reader never sees half of it)."""
+        self.figures.mkdir(parents=True, exist_ok=True)
+        for stale in self.figures.glob("[0-9][0-9]-*.png"):  # figures of an earlier report
+            stale.unlink()
+        for name, png in self.files.items():
+            (self.figures / name).write_bytes(png)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text("\n".join(self.parts), encoding="utf-8")
+        os.replace(tmp, out)
 
 
 def _e(x: object) -> str:
@@ -173,13 +191,20 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
         raise ValueError(f"write_report: directory {str(directory)!r} holds no {DB_NAME}; "
                          f"run `losslab arena --out {directory}` first")
     out = Path(output) if output is not None else directory / "report.html"
+    if not out.parent.is_dir():
+        raise ValueError(f"write_report: the directory of --output {str(out)!r} does not exist")
+    if out.is_dir():
+        raise ValueError(f"write_report: --output {str(out)!r} is a directory; name a file")
+    check_store(directory, command="report", write=False)  # a corrupt store draws nothing
     figures = out.parent / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    for stale in figures.glob("[0-9][0-9]-*.png"):  # figures of an earlier report
-        stale.unlink()
-    with RunStore(directory) as store:
-        runs = store.runs()
-        presets = store.get_meta("presets", {})
+    try:
+        with RunStore(directory, read_only=True) as store:
+            runs = store.runs()
+            presets = store.get_meta("presets", {})
+    except sqlite3.OperationalError as err:
+        if "no such table" not in str(err):
+            raise StoreError(f"report: cannot read {directory / DB_NAME} ({err})") from err
+        runs, presets = [], {}
     if not runs:
         raise ValueError(f"write_report: {str(directory / DB_NAME)!r} holds no finished runs")
     runs, superseded = latest_runs(runs)
@@ -201,5 +226,5 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
     for setting in dict.fromkeys(c.setting for c in cells):
         _setting_section(page, setting, [c for c in cells if c.setting == setting], runs)
     page.add("</body></html>")
-    out.write_text("\n".join(page.parts), encoding="utf-8")
+    page.write(out)
     return out
