@@ -212,3 +212,18 @@ def test_claim_with_two_seeds_says_it_is_untested():
     assert two.per_challenger()["gce"] == "reproduced (not tested: fewer than 3 seeds)"
     three = check_claim(claim, [cell("ce", [0.7, 0.72, 0.71]), cell("gce", [0.8, 0.83, 0.81])])
     assert three.per_challenger()["gce"] == "reproduced (1 of 1 significant at p<0.05)"
+
+
+def test_margin_claim_exactly_at_the_margin_is_within_it():
+    # 0.847 - 0.857 is -0.010000000000000009 in floating point: still "within 1 point".
+    claim = Claim("cosine within 1 point", "test_acc", "euclid", ("cosine",), margin=0.01)
+    at = check_claim(claim, [cell("euclid", [0.857]), cell("cosine", [0.847])])
+    assert at.checks[0].difference < -0.01
+    assert at.per_challenger()["cosine"] == "reproduced (within the margin of 0.01 of the baseline)"
+    out = check_claim(claim, [cell("euclid", [0.857]), cell("cosine", [0.846])])
+    assert out.per_challenger()["cosine"].startswith("not reproduced (outside the margin")
+    assert "worse or equal" not in out.per_challenger()["cosine"]
+    two = [cell("euclid", [0.857], 0.2), cell("cosine", [0.847], 0.2),
+           cell("euclid", [0.857], 0.4), cell("cosine", [0.8], 0.4)]
+    assert check_claim(claim, two).per_challenger()["cosine"] == (
+        "mixed (within the margin of 0.01 at 1 of 2 rates)")

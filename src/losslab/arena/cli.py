@@ -8,12 +8,14 @@ are stored in ``<out>/runs.db`` and skipped when the same command runs again.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..commands.helptext import plain
 from .config import RunConfig, run_key
 from .guard import check_store, store_errors
 from .presets import PRESETS, Claim, Preset, get_preset
@@ -25,14 +27,17 @@ from .sweep import check_sweep, execute
 
 def _csv_floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",")]
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
 
 
 def _csv_ints(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in text.split(",")]
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
 
@@ -102,6 +107,16 @@ def claims_to_record(preset: Preset, configs: Sequence[RunConfig]) -> tuple[Clai
     return preset.bound_claims()
 
 
+# Settings a preset's claim does not depend on.
+_FREE_KEYS = ("losses", "seeds", "workers", "executor", "ray_address")
+
+
+def overridden_keys(preset: Preset, settings: dict[str, Any]) -> list[str]:
+    """The settings that differ from ``preset``'s own (for the message on a skipped claim)."""
+    return [k for k, v in settings.items()
+            if k not in _FREE_KEYS and (k not in preset.settings or preset.settings[k] != v)]
+
+
 def run(args: argparse.Namespace) -> int:
     preset_name, settings = merged_settings(args)
     sweep, workers = to_sweep(settings)
@@ -119,14 +134,20 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     claims = claims_to_record(get_preset(preset_name), configs)
+    overridden = overridden_keys(get_preset(preset_name), settings)
     if get_preset(preset_name).claims and not claims:
-        print(f"arena: preset {preset_name!r} settings were overridden; its claim is not "
-              f"recorded for the report", file=sys.stderr)
+        print(f"arena: preset {preset_name!r} settings were overridden "
+              f"({', '.join(overridden) or 'settings'}); its claim is not recorded for the "
+              f"report", file=sys.stderr)
     with store_errors(args.out), RunStore(args.out) as store:
         if claims:
             presets = store.get_meta("presets", {})
             presets[preset_name] = [c.to_dict() for c in claims]
             store.set_meta("presets", presets)
+        elif get_preset(preset_name).claims:  # the report says why no claim is checked
+            skipped = store.get_meta("presets_overridden", {})
+            skipped[preset_name] = overridden
+            store.set_meta("presets_overridden", skipped)
         ran, skipped = execute(
             configs, store, workers=workers, progress=not args.quiet, executor=executor,
             ray_address=ray_address,
@@ -147,7 +168,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "arena",
         help="compare losses on noisy-label classification",
-        description=__doc__,
+        description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -167,8 +188,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--dataset", default=None, help="mnist1d or digits")
     p.add_argument("--model", default=None, help="cnn or mlp")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per run")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch size")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (one-cycle Adam)")
     p.add_argument("--imbalance", type=float, default=None, help="long-tail ratio (1 = balanced)")
     p.add_argument("--num-samples", type=int, default=None, help="dataset size before the split")
@@ -195,4 +216,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="runs", help="directory of runs.db (default: runs)")
     p.add_argument("--report", action="store_true", help="write <out>/report.html afterwards")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.epilog = ("Ctrl-C (or SIGTERM) stops the sweep and keeps every finished run: rerun the same "
+                "command to resume. Exit codes: 0 done, 2 bad settings, 1 failure (e.g. a "
+                "corrupt or read-only runs.db), 130/143 interrupted. --debug shows tracebacks.")
     p.set_defaults(func=run)

@@ -22,7 +22,7 @@ from .guard import StoreError, check_store
 from .plots import group_runs, metric_vs_noise, reliability_grid, training_curves
 from .presets import PRESETS, Claim
 from .store import DB_NAME, RunStore, StoredRun
-from .summary import Cell, aggregate, latest_runs
+from .summary import Cell, aggregate, latest_runs, memorised_text
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -97,12 +97,22 @@ def _verdict_class(text: str) -> str:
     return "mixed"
 
 
+def _why_no_claims(skipped: dict[str, list[str]]) -> str:
+    if not skipped:
+        return "No preset with a claim was run into this directory."
+    parts = [f"preset {name!r} (overridden: {', '.join(keys) or 'its settings'})"
+             for name, keys in skipped.items()]
+    return (f"No claim is checked: {'; '.join(parts)} ran with settings other than the "
+            f"preset's, and a claim is only about the preset's own settings. Run the preset "
+            f"without those overrides (seeds, losses and workers may change) to check it.")
+
+
 def _claims_section(page: _Page, presets: dict[str, list[dict[str, object]]],
-                    cells: list[Cell]) -> list[ClaimVerdict]:
+                    cells: list[Cell], skipped: dict[str, list[str]]) -> list[ClaimVerdict]:
     verdicts = []
     page.add("<h2>Do the papers' claims hold here?</h2>")
     if not any(presets.values()):
-        page.add('<p class="note">No preset with a claim was run into this directory.</p>')
+        page.add(f'<p class="note">{_e(_why_no_claims(skipped))}</p>')
     for name, claims in presets.items():
         for raw in claims:
             claim = Claim.from_dict(raw)
@@ -147,7 +157,7 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
     rows = [[f"{c.noise_rate:.0%}", f"<code>{_e(c.loss)}</code>", str(len(c.seeds)),
              _pm(c, "test_acc", 100, 1), _pm(c, "test_ece"), _pm(c, "test_nll"),
              _pm(c, "test_macro_f1", 100, 1), _pm(c, "test_coverage16"),
-             f"{100 * c.mean('noise_memorised'):.1f}"] for c in cells]
+             memorised_text(c)] for c in cells]
     page.add(_table(["noise", "loss", "seeds", "test acc %", "ECE", "NLL", "macro-F1 %",
                      "pass@16 coverage", "noise memorised %"], rows))
     rates = sorted({c.noise_rate for c in cells})
@@ -180,7 +190,8 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
         groups = group_runs(runs, setting, rate)
         page.image(reliability_grid(groups, f"reliability, noise {rate:.0%}"),
                    f"{setting} reliability {rate}", "reliability diagrams")
-        page.image(training_curves(groups, f"training curves, noise {rate:.0%}"),
+        page.image(training_curves(groups, f"training curves, noise {rate:.0%}",
+                                   noisy=rate > 0),
                    f"{setting} curves {rate}", "training curves")
 
 
@@ -201,10 +212,11 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
         with RunStore(directory, read_only=True) as store:
             runs = store.runs()
             presets = store.get_meta("presets", {})
+            skipped = store.get_meta("presets_overridden", {})
     except sqlite3.OperationalError as err:
         if "no such table" not in str(err):
             raise StoreError(f"report: cannot read {directory / DB_NAME} ({err})") from err
-        runs, presets = [], {}
+        runs, presets, skipped = [], {}, {}
     if not runs:
         raise ValueError(f"write_report: {str(directory / DB_NAME)!r} holds no finished runs")
     runs, superseded = latest_runs(runs)
@@ -222,7 +234,7 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
                  f"the same configurations (earlier code versions) "
                  f"{'are' if superseded != 1 else 'is'} superseded by newer runs and not "
                  f"shown.</p>")
-    _claims_section(page, presets, cells)
+    _claims_section(page, presets, cells, skipped)
     for setting in dict.fromkeys(c.setting for c in cells):
         _setting_section(page, setting, [c for c in cells if c.setting == setting], runs)
     page.add("</body></html>")

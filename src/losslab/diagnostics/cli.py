@@ -1,5 +1,20 @@
-"""``losslab fit-scaling``: fit a scaling law to a CSV of measurements from the shell; and
-``losslab calibration``: calibration metrics of saved predictions.
+"""The ``losslab fit-scaling`` and ``losslab calibration`` commands: a scaling law fitted to a
+CSV of measurements, and calibration metrics of saved predictions."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from typing import Any
+
+import numpy as np
+
+from ..commands.helptext import plain
+from .scaling_fit import ScalingFit, fit_lr_annealing, fit_scaling_law, predict_lr_annealing
+from .scaling_laws import LAWS, annealing_areas, make_schedule
+
+_FIT_HELP = """Fit a scaling law to a CSV of measurements.
 
 Columns (a header row is required; extra columns are ignored):
 
@@ -14,18 +29,6 @@ Example::
     losslab fit-scaling curve.csv --law lr-annealing --schedule cosine:lr=3e-4,final=3e-5 \\
         --predict wsd:lr=3e-4,decay=0.2 --plot fit.png
 """
-
-from __future__ import annotations
-
-import argparse
-import csv
-import os
-from typing import Any
-
-import numpy as np
-
-from .scaling_fit import ScalingFit, fit_lr_annealing, fit_scaling_law, predict_lr_annealing
-from .scaling_laws import LAWS, annealing_areas, make_schedule
 
 
 def _check_file(cmd: str, path: str) -> None:
@@ -421,7 +424,8 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--plot", help="save a reliability diagram to this PNG")
     c.set_defaults(func=run_calibration)
     p = sub.add_parser("fit-scaling", help="fit a scaling law to a CSV of losses",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain(_FIT_HELP),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", help="CSV file with a header row")
     p.add_argument("--law", required=True, choices=sorted(LAWS))
     p.add_argument("--schedule", help="lr-annealing: schedule spec, e.g. cosine:lr=3e-4,final=0")
