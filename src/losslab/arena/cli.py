@@ -35,6 +35,16 @@ def _csv_floats(text: str) -> list[float]:
     return values
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _csv_ints(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -190,11 +200,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", default=None, help="cnn or mlp")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per run")
     p.add_argument("--batch-size", type=int, default=None, help="training batch size")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (one-cycle Adam)")
-    p.add_argument("--imbalance", type=float, default=None, help="long-tail ratio (1 = balanced)")
+    p.add_argument("--lr", type=_finite, default=None, help="peak learning rate (one-cycle Adam)")
+    p.add_argument("--imbalance", type=_finite, default=None, help="long-tail ratio (1 = balanced)")
     p.add_argument("--num-samples", type=int, default=None, help="dataset size before the split")
     p.add_argument("--width", type=int, default=None, help="model width")
-    p.add_argument("--holdout", type=float, default=None,
+    p.add_argument("--holdout", type=_finite, default=None,
                    help="share of the (noisy) training set held out for calibration")
     p.add_argument("--calibrations", nargs="+", default=None, metavar="METHOD",
                    help="post-hoc calibration: none, temperature, ca-temperature")
@@ -203,7 +213,7 @@ def add_parser(sub: Any) -> None:
                         "several compare them")
     p.add_argument("--head-distance", default=None,
                    help="distance of harmonic heads (default euclidean; see losslab.heads)")
-    p.add_argument("--head-n", type=float, default=None,
+    p.add_argument("--head-n", type=_finite, default=None,
                    help="harmonic exponent n of harmonic heads (default 1)")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel worker processes of the process executor")
