@@ -3,6 +3,7 @@
 writing one store. Each ends with one line, no traceback, no process left behind, and no
 finished run lost or stored twice (losslab.arena.executors / lifeline / guard)."""
 
+import contextlib
 import os
 import random
 import signal
@@ -161,50 +162,54 @@ def test_driver_sigkilled_twenty_times_loses_nothing_duplicates_nothing_leaves_n
     mid-write. After each, every process of the sweep is gone within seconds and every stored
     run is unchanged; the final rerun completes the sweep with each run stored once."""
     db = tmp_path / "runs.db"
-    losses, seeds, workers = ("ce", "gce", "ce:label_smoothing=0.1"), 12, 2
+    losses, seeds, workers = ("ce", "gce", "ce:label_smoothing=0.1"), 20, 2
     total = len(losses) * seeds
     rng = random.Random()
-    t = time.monotonic()
     train_run(RunConfig(loss=LossSpec.parse("ce"), seed=0, **TINY))  # data set made, cached
     t = time.monotonic()
     train_run(RunConfig(loss=LossSpec.parse("ce"), seed=1, **TINY))
     per_run = time.monotonic() - t
+    # The first sweep measures how long this machine takes to the first stored run (start-up,
+    # worker spawn, one run); later kills are uniform over that plus a few runs, so they land
+    # in start-up, spawn, runs and writes, and the sweep is not over before the 20th kill.
     t = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import losslab.arena.cli, losslab.arena.executors"],
-                   check=True)
-    startup = time.monotonic() - t
-    survivors, kills, leftovers, lost = {}, 0, [], 0
-    while kills < 20:
-        # A few runs' worth after start-up (workers start a second or two later): kills land in
-        # start-up, worker spawn, runs and writes, and the sweep is not over before the 20th.
-        delay = rng.uniform(0.0, 2 * startup + 3 * per_run)
-        proc = start(tmp_path, losses, seeds, workers)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    proc = start(tmp_path, losses, seeds, workers)
+    assert wait_for(lambda: len(rows(db)) > 0, 300, proc), proc.stderr.read().decode()
+    first_row = time.monotonic() - t
+    horizon = first_row + 3 * per_run
+    time.sleep(rng.uniform(0, per_run))  # the first kill: mid-run or mid-write
+    survivors, kills, leftovers, lost, mid_sweep = {}, 0, [], 0, 0
+    while True:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)  # the driver only, as `kill -9 PID` does
             kills += 1
+        proc.wait()
         leftovers += wait_gone(proc.pid)
         for pid in alive_in_session(proc.pid):
             os.kill(pid, signal.SIGKILL)
         if proc.returncode != -signal.SIGKILL:
             assert proc.returncode == 0, proc.stderr.read().decode()
-            assert len(rows(db)) == total
-            break
         now = rows(db)
         lost += sum(now.get(k) != v for k, v in survivors.items())
+        mid_sweep += len(now) > len(survivors) and len(now) < total
         survivors = now
+        if kills == 20 or len(now) == total:
+            break
+        proc = start(tmp_path, losses, seeds, workers)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=rng.uniform(0.0, horizon))
     assert leftovers == [], f"processes outlived their driver: {leftovers}"
     assert lost == 0
+    assert kills == 20, f"the sweep finished after {kills} kills"
     done = subprocess.run(arena_cmd(tmp_path, losses, seeds, workers), capture_output=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr.decode()
+    assert f"{len(survivors)} runs already finished" in done.stderr.decode()
     final = rows(db)
     assert all(final[k] == v for k, v in survivors.items())
     check_store(db, total=total)
-    print(f"{kills} kills, {len(survivors)} of {total} runs stored before the last rerun, "
-          f"0 lost, 0 duplicated, 0 processes left")
+    print(f"{kills} kills ({mid_sweep} after new runs were stored), {len(survivors)} of {total} "
+          f"runs stored before the last rerun, 0 lost, 0 duplicated, 0 processes left")
 
 
 def test_concurrent_sweeps_into_one_store(tmp_path):
