@@ -158,9 +158,10 @@ def test_interrupt_stops_cleanly_and_the_rerun_resumes(tmp_path, how):
 
 @pytest.mark.slow
 def test_driver_sigkilled_twenty_times_loses_nothing_duplicates_nothing_leaves_nothing(tmp_path):
-    """Twenty SIGKILLs of the driver alone at random moments: start-up, worker spawn, mid-run,
-    mid-write. After each, every process of the sweep is gone within seconds and every stored
-    run is unchanged; the final rerun completes the sweep with each run stored once."""
+    """Twenty SIGKILLs of the driver alone: ten at a random moment of start-up and worker spawn,
+    ten at a random moment after a run of that attempt was stored (mid-run, mid-write). After
+    each, every process of the sweep is gone within seconds and every stored run is unchanged;
+    the final rerun completes the sweep with each run stored once."""
     db = tmp_path / "runs.db"
     losses, seeds, workers = ("ce", "gce", "ce:label_smoothing=0.1"), 20, 2
     total = len(losses) * seeds
@@ -169,20 +170,14 @@ def test_driver_sigkilled_twenty_times_loses_nothing_duplicates_nothing_leaves_n
     t = time.monotonic()
     train_run(RunConfig(loss=LossSpec.parse("ce"), seed=1, **TINY))
     per_run = time.monotonic() - t
-    # The first sweep measures how long this machine takes to the first stored run (start-up,
-    # worker spawn, one run); later kills are uniform over that plus a few runs, so they land
-    # in start-up, spawn, runs and writes, and the sweep is not over before the 20th kill.
+    # How long this machine takes to the first stored run (start-up, spawn, one run).
     t = time.monotonic()
     proc = start(tmp_path, losses, seeds, workers)
     assert wait_for(lambda: len(rows(db)) > 0, 300, proc), proc.stderr.read().decode()
     first_row = time.monotonic() - t
-    horizon = first_row + 3 * per_run
-    time.sleep(rng.uniform(0, per_run))  # the first kill: mid-run or mid-write
-    survivors, kills, leftovers, lost, mid_sweep = {}, 0, [], 0, 0
+    os.kill(proc.pid, signal.SIGKILL)
+    survivors, kills, leftovers, lost, mid_sweep = {}, 1, [], 0, 0
     while True:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)  # the driver only, as `kill -9 PID` does
-            kills += 1
         proc.wait()
         leftovers += wait_gone(proc.pid)
         for pid in alive_in_session(proc.pid):
@@ -191,13 +186,23 @@ def test_driver_sigkilled_twenty_times_loses_nothing_duplicates_nothing_leaves_n
             assert proc.returncode == 0, proc.stderr.read().decode()
         now = rows(db)
         lost += sum(now.get(k) != v for k, v in survivors.items())
-        mid_sweep += len(now) > len(survivors) and len(now) < total
         survivors = now
         if kills == 20 or len(now) == total:
             break
         proc = start(tmp_path, losses, seeds, workers)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=rng.uniform(0.0, horizon))
+        if kills % 2:
+            # After a run of this attempt is stored: the workers are mid-run, the driver may
+            # be mid-write.
+            before = len(now)
+            if wait_for(lambda n=before: len(rows(db)) > n, 300, proc):
+                time.sleep(rng.uniform(0.0, per_run))
+                mid_sweep += 1
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # start-up or spawn
+                proc.wait(timeout=rng.uniform(0.0, first_row))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)  # the driver only, as `kill -9 PID` does
+            kills += 1
     assert leftovers == [], f"processes outlived their driver: {leftovers}"
     assert lost == 0
     assert kills == 20, f"the sweep finished after {kills} kills"
@@ -208,8 +213,9 @@ def test_driver_sigkilled_twenty_times_loses_nothing_duplicates_nothing_leaves_n
     final = rows(db)
     assert all(final[k] == v for k, v in survivors.items())
     check_store(db, total=total)
-    print(f"{kills} kills ({mid_sweep} after new runs were stored), {len(survivors)} of {total} "
-          f"runs stored before the last rerun, 0 lost, 0 duplicated, 0 processes left")
+    print(f"{kills} kills ({mid_sweep} after a run of the attempt was stored), "
+          f"{len(survivors)} of {total} runs stored before the last rerun, 0 lost, "
+          f"0 duplicated, 0 processes left")
 
 
 def test_concurrent_sweeps_into_one_store(tmp_path):
