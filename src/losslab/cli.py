@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .commands.errors import DEBUG_FLAG, EXIT_USAGE, OneLineParser, debug_requested, run_command
+
 # command name -> (module that defines it, one-line help, the extra it needs)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("losslab.commands.list_cmd", "list the registered losses", ""),
@@ -33,17 +35,22 @@ def _missing_extra(name: str, extra: str, err: ImportError) -> Any:
             f"(pip install 'losslab[{extra}]'): {err}",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_USAGE
 
     return run
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The CLI parser; only ``command``'s module is imported (none for ``--help``)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="losslab",
-        description="Cross-entropy and the objectives that compete with it.",
+        description="Cross-entropy and the objectives that compete with it. Errors are one "
+                    "line; exit code 2 for bad arguments or input, 1 for failures, 130/143 when "
+                    "interrupted.",
     )
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help="show the Python traceback of an error (also LOSSLAB_DEBUG=1); "
+                             "accepted anywhere on the command line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command in _COMMANDS:
         module, help_text, extra = _COMMANDS[command]
@@ -61,18 +68,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(args_list)
+    args_list = [a for a in args_list if a != DEBUG_FLAG]
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(command)
     args = parser.parse_args(args_list)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, OSError) as err:
-        print(f"losslab {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return run_command(args.command, lambda: args.func(args), debug)
     except ImportError as err:  # an optional dependency imported lazily by the command
+        if debug:
+            raise
         extra = _COMMANDS.get(args.command, ("", "", ""))[2] or "all"
         return int(_missing_extra(args.command, extra, err)(args))
 

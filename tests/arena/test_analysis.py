@@ -224,3 +224,18 @@ def test_paired_interval_is_the_t_interval_of_the_per_seed_differences():
     assert paired_interval(a, b, "test_acc") == pytest.approx(4.302653 * 0.1 / 3 ** 0.5, rel=1e-6)
     assert math.isnan(paired_interval(a, Cell("s", 0.4, "c", (0,), {"test_acc": (1.0,)}),
                                       "test_acc"))
+
+
+def test_margin_claim_exactly_at_the_margin_is_within_it():
+    # 0.847 - 0.857 is -0.010000000000000009 in floating point: still "within 1 point".
+    claim = Claim("cosine within 1 point", "test_acc", "euclid", ("cosine",), margin=0.01)
+    at = check_claim(claim, [cell("euclid", [0.857]), cell("cosine", [0.847])])
+    assert at.checks[0].difference < -0.01
+    assert at.per_challenger()["cosine"] == "reproduced (within the margin of 0.01 of the baseline)"
+    out = check_claim(claim, [cell("euclid", [0.857]), cell("cosine", [0.846])])
+    assert out.per_challenger()["cosine"].startswith("not reproduced (outside the margin")
+    assert "worse or equal" not in out.per_challenger()["cosine"]
+    two = [cell("euclid", [0.857], 0.2), cell("cosine", [0.847], 0.2),
+           cell("euclid", [0.857], 0.4), cell("cosine", [0.8], 0.4)]
+    assert check_claim(claim, two).per_challenger()["cosine"] == (
+        "mixed (within the margin of 0.01 at 1 of 2 rates)")

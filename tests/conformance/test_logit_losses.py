@@ -280,7 +280,7 @@ def test_bad_input_raises_clear_errors(info):
     with pytest.raises(ValueError, match=f"{fn_name}: target must have shape"):
         info.function(x, t[:-1], **make_extras(info.extra_inputs, x, t))
     with pytest.raises(ValueError, match=f"{fn_name}: input must be logits"):
-        info.function(x[0], t[0], **make_extras(info.extra_inputs, x, t))
+        info.function(x[0, 0], t[0], **make_extras(info.extra_inputs, x, t))
     with pytest.raises(TypeError, match=f"{fn_name}: input must be a floating-point"):
         call(info, t.unsqueeze(1).repeat(1, C), t)
     with pytest.raises(ValueError, match=f"{fn_name}: weight must have shape"):

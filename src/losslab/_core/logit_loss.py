@@ -23,6 +23,7 @@ from .validation import (
     check_tensor,
     expected_target_shape,
     flatten_logits,
+    values_checkable,
 )
 
 RowLoss = Callable[[Tensor, Tensor], Tensor]
@@ -103,6 +104,10 @@ def logit_loss(
         per_row = soft_rows(z, t, class_weight)
         return reduce_rows(per_row, reduction=reduction, out_shape=expected_target_shape(input))
 
+    if not values_checkable(z, target):
+        return _traced_logit_loss(fn, input, target, z, ignore_index, reduction, class_weight,
+                                  rows, weighted_rows)
+
     z, y, kept = drop_ignored_rows(fn, input, target, z, ignore_index)
 
     row_weight = class_weight[y] if class_weight is not None else None
@@ -121,6 +126,46 @@ def logit_loss(
         kept=kept,
         out_shape=expected_target_shape(input),
     )
+
+
+def traced_targets(fn: str, input: Tensor, target: Tensor,
+                   ignore_index: int) -> tuple[Tensor, Tensor]:
+    """The value-free form of :func:`drop_ignored_rows`, for ``torch.compile`` tracing and
+    meta tensors: every row is kept in place, an ignored row's target replaced by class 0.
+    Returns (targets (M,), mask of the rows that are not ignored (M,))."""
+    y = check_index_target(fn, input, target, ignore_index)
+    kept = y != ignore_index
+    return torch.where(kept, y, torch.zeros_like(y)), kept
+
+
+def _traced_logit_loss(
+    fn: str,
+    input: Tensor,
+    target: Tensor,
+    z: Tensor,
+    ignore_index: int,
+    reduction: str,
+    class_weight: Tensor | None,
+    rows: RowLoss | None,
+    weighted_rows: WeightedRowLoss | None,
+) -> Tensor:
+    """:func:`logit_loss` without value-dependent branches or shapes: ignored rows are computed
+    on a stand-in class and masked out, so the result (value and gradient) equals the eager
+    path's for per-row losses."""
+    y, kept = traced_targets(fn, input, target, ignore_index)
+    mask = kept.to(z.dtype)
+    row_weight = mask if class_weight is None else class_weight[y] * mask
+    if weighted_rows is not None:
+        per_row = weighted_rows(z, y, class_weight)
+    else:
+        if rows is None:
+            raise TypeError(f"{fn}: internal error, logit_loss needs rows or weighted_rows")
+        per_row = rows(z, y)
+        if class_weight is not None:
+            per_row = per_row * class_weight[y]
+    per_row = torch.where(kept, per_row, torch.zeros_like(per_row))
+    return reduce_rows(per_row, reduction=reduction, row_weight=row_weight,
+                       out_shape=expected_target_shape(input))
 
 
 def target_logit(z: Tensor, y: Tensor) -> Tensor:

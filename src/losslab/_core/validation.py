@@ -3,6 +3,11 @@
 Every check raises ``ValueError`` or ``TypeError`` whose message starts with the public
 function's name, names the argument, and says what was received and what was expected.
 Checks run once, at the public entry; inner helpers trust their inputs.
+
+Checks of shapes, dtypes and arguments always run. Checks that read tensor *values* (a class
+index out of range, a negative weight) run only where values exist: they are skipped for
+meta tensors (shape inference) and while ``torch.compile`` traces the function, where a
+value-dependent branch would break the graph (:func:`values_checkable`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,23 @@ import torch
 from torch import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
+
+
+def values_checkable(*tensors: Tensor | None) -> bool:
+    """Whether checks that read tensor values can run: not while ``torch.compile`` traces, and
+    not on meta tensors, which have shapes but no values."""
+    if torch.compiler.is_compiling():
+        return False
+    return not any(t is not None and t.is_meta for t in tensors)
+
+
+def class_counts(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    """How many of the indices ``y`` (K,) name each class, as (C,) in ``dtype``;
+    ``bincount`` where it has values, a scatter-add on meta tensors (no ``bincount`` there)."""
+    if y.is_meta:
+        return torch.zeros(num_classes, dtype=dtype, device=y.device).index_add_(
+            0, y, torch.ones(y.shape, dtype=dtype, device=y.device))
+    return torch.bincount(y, minlength=num_classes).to(dtype)
 
 
 def check_tensor(fn: str, name: str, value: object) -> Tensor:
@@ -57,7 +79,7 @@ def check_class_weight(fn: str, weight: object, num_classes: int, like: Tensor) 
         )
     if not w.is_floating_point():
         raise TypeError(f"{fn}: weight must be a floating-point tensor, got dtype {w.dtype}")
-    if bool((w < 0).any()) or not bool(torch.isfinite(w).all()):
+    if values_checkable(w) and (bool((w < 0).any()) or not bool(torch.isfinite(w).all())):
         raise ValueError(f"{fn}: weight must be finite and non-negative, got {w.tolist()}")
     return w.to(device=like.device, dtype=torch.promote_types(like.dtype, torch.float32))
 
@@ -114,10 +136,13 @@ def check_choice(fn: str, name: str, value: object, choices: Sequence[str]) -> s
 def flatten_logits(fn: str, input: Tensor) -> tuple[Tensor, int]:
     """Return logits as (M, C) with the class dimension last, and C.
 
-    Accepts (N, C) and (N, C, d1, ...) like ``F.cross_entropy``.
+    Accepts (N, C) and (N, C, d1, ...) like ``F.cross_entropy``, and its unbatched form: one
+    row of logits (C,) with a 0-dim target is the batch (1, C).
     """
     check_tensor(fn, "input", input)
     check_floating(fn, "input", input)
+    if input.dim() == 1 and input.shape[0] >= 1:
+        return input.unsqueeze(0), input.shape[0]
     if input.dim() < 2:
         raise ValueError(
             f"{fn}: input must be logits of shape (N, C) or (N, C, d1, ...), "
@@ -131,6 +156,10 @@ def flatten_logits(fn: str, input: Tensor) -> tuple[Tensor, int]:
 
 
 def expected_target_shape(input: Tensor) -> tuple[int, ...]:
+    """The shape of class-index targets (and of ``reduction="none"``) for ``input``: () for
+    unbatched logits (C,)."""
+    if input.dim() == 1:
+        return ()
     return (input.shape[0], *input.shape[2:])
 
 
@@ -149,7 +178,9 @@ def check_index_target(fn: str, input: Tensor, target: object, ignore_index: int
             f"got {tuple(t.shape)}"
         )
     flat = t.reshape(-1).long()
-    num_classes = input.shape[1]
+    if not values_checkable(input, flat):
+        return flat
+    num_classes = input.shape[1] if input.dim() > 1 else input.shape[0]
     kept = flat[flat != ignore_index]
     if kept.numel() > 0:
         low, high = int(kept.min()), int(kept.max())

@@ -129,14 +129,15 @@ class ClaimVerdict:
         for name in dict.fromkeys(c.challenger for c in self.checks):
             mine = [c for c in self.checks if c.challenger == name]
             margin = self.claim.margin
-            wins = sum(c.difference > -margin for c in mine)
+            if margin > 0:
+                out[name] = _margin_verdict(mine, margin)
+                continue
+            wins = sum(c.difference > 0 for c in mine)
             sig = sum(
                 c.difference > 0 and c.p_value < ALPHA and c.shared_seeds >= MIN_SEEDS_TO_SEPARATE
                 for c in mine
             )
-            if wins == len(mine) and margin > 0:
-                out[name] = f"reproduced (within {margin:g} of the baseline at every rate)"
-            elif wins == len(mine) and all(
+            if wins == len(mine) and all(
                 c.shared_seeds < MIN_SEEDS_TO_SEPARATE for c in mine
             ):
                 out[name] = f"reproduced (not tested: fewer than {MIN_SEEDS_TO_SEPARATE} seeds)"
@@ -147,6 +148,25 @@ class ClaimVerdict:
             else:
                 out[name] = f"mixed (better at {wins} of {len(mine)} rates)"
         return out
+
+
+def within_margin(difference: float, margin: float) -> bool:
+    """``difference`` (challenger minus baseline, in the better direction) is no worse than
+    ``-margin``, up to :data:`CONSTANT_TOL`: a result exactly at the margin is within it,
+    whatever the floating-point rounding of the two means (84.7% - 85.7% is
+    -0.010000000000000009)."""
+    return difference >= -margin - CONSTANT_TOL
+
+
+def _margin_verdict(checks: Sequence[ClaimCheck], margin: float) -> str:
+    inside = sum(within_margin(c.difference, margin) for c in checks)
+    if inside == len(checks):
+        where = "at every rate" if len(checks) > 1 else ""
+        return f"reproduced (within the margin of {margin:g} of the baseline{' ' + where if where else ''})"
+    if inside == 0:
+        return (f"not reproduced (outside the margin: more than {margin:g} worse than the "
+                f"baseline{' at every rate' if len(checks) > 1 else ''})")
+    return f"mixed (within the margin of {margin:g} at {inside} of {len(checks)} rates)"
 
 
 def check_claim(claim: Claim, cells: Sequence[Cell]) -> ClaimVerdict:

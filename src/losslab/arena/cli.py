@@ -8,13 +8,16 @@ are stored in ``<out>/runs.db`` and skipped when the same command runs again.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..commands.helptext import plain
 from .config import RunConfig, run_key
+from .guard import check_store, store_errors
 from .presets import PRESETS, Claim, Preset, get_preset
 from .settings import executor_settings, load_toml, to_sweep
 from .store import RunStore
@@ -24,14 +27,27 @@ from .sweep import check_sweep, execute
 
 def _csv_floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",")]
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _csv_ints(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in text.split(",")]
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
 
@@ -79,6 +95,8 @@ def merged_settings(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 def probe_out(out: str) -> None:
     """Fail before training, naming ``--out``, when results could not be stored there."""
+    if not out.strip():
+        raise ValueError("arena: --out must name a directory, got an empty string")
     path = Path(out)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -101,12 +119,23 @@ def claims_to_record(preset: Preset, configs: Sequence[RunConfig]) -> tuple[Clai
     return preset.bound_claims()
 
 
+# Settings a preset's claim does not depend on.
+_FREE_KEYS = ("losses", "seeds", "workers", "executor", "ray_address")
+
+
+def overridden_keys(preset: Preset, settings: dict[str, Any]) -> list[str]:
+    """The settings that differ from ``preset``'s own (for the message on a skipped claim)."""
+    return [k for k, v in settings.items()
+            if k not in _FREE_KEYS and (k not in preset.settings or preset.settings[k] != v)]
+
+
 def run(args: argparse.Namespace) -> int:
     preset_name, settings = merged_settings(args)
     sweep, workers = to_sweep(settings)
     executor, ray_address = executor_settings(settings)  # a missing ray fails here
     configs = check_sweep(sweep)  # every key and every loss is checked before training
     probe_out(args.out)
+    check_store(args.out, command="arena", write=True)  # before any training
     cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
     heads = f"{len(sweep.heads)} heads x " if len(sweep.heads) > 1 else ""
     cleans = f"{len(sweep.cleanings)} cleanings x " if len(sweep.cleanings) > 1 else ""
@@ -120,14 +149,20 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     claims = claims_to_record(get_preset(preset_name), configs)
+    overridden = overridden_keys(get_preset(preset_name), settings)
     if get_preset(preset_name).claims and not claims:
-        print(f"arena: preset {preset_name!r} settings were overridden; its claim is not "
-              f"recorded for the report", file=sys.stderr)
-    with RunStore(args.out) as store:
+        print(f"arena: preset {preset_name!r} settings were overridden "
+              f"({', '.join(overridden) or 'settings'}); its claim is not recorded for the "
+              f"report", file=sys.stderr)
+    with store_errors(args.out), RunStore(args.out) as store:
         if claims:
             presets = store.get_meta("presets", {})
             presets[preset_name] = [c.to_dict() for c in claims]
             store.set_meta("presets", presets)
+        elif get_preset(preset_name).claims:  # the report says why no claim is checked
+            skipped = store.get_meta("presets_overridden", {})
+            skipped[preset_name] = overridden
+            store.set_meta("presets_overridden", skipped)
         ran, skipped = execute(
             configs, store, workers=workers, progress=not args.quiet, executor=executor,
             ray_address=ray_address,
@@ -148,7 +183,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "arena",
         help="compare losses on noisy-label classification",
-        description=__doc__,
+        description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -168,13 +203,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--dataset", default=None, help="mnist1d or digits")
     p.add_argument("--model", default=None, help="cnn or mlp")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (one-cycle Adam)")
-    p.add_argument("--imbalance", type=float, default=None, help="long-tail ratio (1 = balanced)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per run")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch size")
+    p.add_argument("--lr", type=_finite, default=None, help="peak learning rate (one-cycle Adam)")
+    p.add_argument("--imbalance", type=_finite, default=None, help="long-tail ratio (1 = balanced)")
     p.add_argument("--num-samples", type=int, default=None, help="dataset size before the split")
     p.add_argument("--width", type=int, default=None, help="model width")
-    p.add_argument("--holdout", type=float, default=None,
+    p.add_argument("--holdout", type=_finite, default=None,
                    help="share of the (noisy) training set held out for calibration")
     p.add_argument("--calibrations", nargs="+", default=None, metavar="METHOD",
                    help="post-hoc calibration: none, temperature, ca-temperature")
@@ -190,7 +225,7 @@ def add_parser(sub: Any) -> None:
                         "several compare them")
     p.add_argument("--head-distance", default=None,
                    help="distance of harmonic heads (default euclidean; see losslab.heads)")
-    p.add_argument("--head-n", type=float, default=None,
+    p.add_argument("--head-n", type=_finite, default=None,
                    help="harmonic exponent n of harmonic heads (default 1)")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel worker processes of the process executor")
@@ -203,4 +238,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="runs", help="directory of runs.db (default: runs)")
     p.add_argument("--report", action="store_true", help="write <out>/report.html afterwards")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.epilog = ("Ctrl-C (or SIGTERM) stops the sweep and keeps every finished run: rerun the same "
+                "command to resume. Exit codes: 0 done, 2 bad settings, 1 failure (e.g. a "
+                "corrupt or read-only runs.db), 130/143 interrupted. --debug shows tracebacks.")
     p.set_defaults(func=run)

@@ -52,25 +52,37 @@ class LossSpec:
     def parse(cls, text: str) -> LossSpec:
         """``"gce:q=0.5"`` -> LossSpec("gce", (("q", 0.5),)). Values are Python literals;
         anything else is kept as a string."""
-        name, _, rest = text.strip().partition(":")
+        name, colon, rest = text.strip().partition(":")
         hps: dict[str, Any] = {}
-        for item in filter(None, (s.strip() for s in rest.split(","))):
+        items = [s.strip() for s in rest.split(",")] if colon else []
+        for item in items:
             key, eq, raw = item.partition("=")
-            if not eq or not key.strip():
+            if not eq or not key.strip() or not raw.strip():
                 raise ValueError(
                     f"arena: losses entry {text!r} is malformed; expected name or "
                     f"name:key=value,key=value"
                 )
-            try:
-                value: Any = ast.literal_eval(raw.strip())
-            except (ValueError, SyntaxError):
-                value = raw.strip()
-            hps[key.strip()] = value
+            if key.strip() in hps:
+                raise ValueError(f"arena: losses entry {text!r} sets {key.strip()!r} twice")
+            hps[key.strip()] = _literal(raw.strip())
         return cls.of(name.strip(), hps)
 
     @classmethod
     def of(cls, name: str, hyperparameters: dict[str, Any] | None = None) -> LossSpec:
         return cls(name, tuple(sorted((hyperparameters or {}).items())))
+
+
+def _literal(raw: str) -> Any:
+    """A Python literal; ``nan``/``inf`` as floats (so a range check names them); anything
+    else as the string itself."""
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        pass
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
 
 
 def _is_int(v: object) -> bool:
@@ -209,14 +221,16 @@ def _check_int(key: str, value: object, low: int) -> None:
         raise ValueError(f"arena: {key} must be an integer >= {low}, got {value!r}")
 
 
-def _check_float(key: str, value: object, low: float, high: float, high_open: bool) -> None:
+def _check_float(key: str, value: object, low: float, high: float, high_open: bool,
+                 low_open: bool = False) -> None:
     ok = not isinstance(value, bool) and isinstance(value, (int, float))
     if ok:
         v = float(value)  # type: ignore[arg-type]
-        ok = low <= v and (v < high if high_open else v <= high)
+        ok = (low < v if low_open else low <= v) and (v < high if high_open else v <= high)
     if not ok:
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"arena: {key} must be a number in [{low}, {high}{bracket}, got {value!r}")
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"arena: {key} must be a number in {left}{low}, {high}{right}, "
+                         f"got {value!r}")
 
 
 def check_loss(spec: LossSpec, num_samples: int, dataset: str = "mnist1d") -> None:
@@ -283,9 +297,7 @@ def check_config(config: RunConfig) -> None:
 
 
 def _check_common(config: RunConfig) -> None:
-    _check_float("lr", config.lr, 0.0, 10.0, high_open=False)
-    if config.lr == 0:
-        raise ValueError(f"arena: lr must be positive, got {config.lr!r}")
+    _check_float("lr", config.lr, 0.0, 10.0, high_open=False, low_open=True)
     _check_float("weight_decay", config.weight_decay, 0.0, 1.0, high_open=False)
     _check_int("seed", config.seed, 0)
     _check_int("data_seed", config.data_seed, 0)

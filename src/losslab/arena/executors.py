@@ -9,6 +9,7 @@ executor is chosen; :func:`check_executor` fails before any training if it is mi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 from .config import RunConfig
+from .lifeline import bind_to_parent, sigint_blocked
 from .train import run
 from .version import code_version
 
@@ -51,23 +53,47 @@ def run_serial(todo: list[tuple[str, RunConfig]], finish: Finish) -> None:
 
 
 def run_pool(todo: list[tuple[str, RunConfig]], workers: int, finish: Finish) -> None:
-    """``workers`` spawn-started processes; results are finished in completion order."""
+    """``workers`` spawn-started processes; results are finished in completion order.
+
+    Workers die with this process (:mod:`.lifeline`). On any exit other than success (an
+    error, Ctrl-C, SIGTERM) the runs not started are cancelled and the workers still running
+    are killed at once: their runs are lost either way, and the pool is shut down before the
+    exception leaves this function, so no worker outlives the sweep."""
     # "spawn": forking a process whose torch already started OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-        pending: dict[Future[dict[str, Any]], tuple[str, RunConfig]] = {
-            pool.submit(run_one, config): (key, config) for key, config in todo
-        }
-        try:
-            while pending:
-                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in ready:
-                    key, config = pending.pop(fut)
-                    finish(key, config, fut.result())
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=bind_to_parent,
+        initargs=(os.getpid(),),
+    )
+    try:
+        with sigint_blocked():  # workers are started by submit()
+            pending: dict[Future[dict[str, Any]], tuple[str, RunConfig]] = {
+                pool.submit(run_one, config): (key, config) for key, config in todo
+            }
+        while pending:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in ready:
+                key, config = pending.pop(fut)
+                finish(key, config, fut.result())
+    except BaseException:
+        _kill_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued runs and SIGKILL the pool's worker processes."""
+    # ProcessPoolExecutor has no public way to stop running tasks; its process table is the
+    # only handle on them.
+    processes = dict(getattr(pool, "_processes", None) or {})
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes.values():
+        with contextlib.suppress(OSError, ValueError):
+            proc.kill()
+    for proc in processes.values():
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            proc.join(timeout=10)
 
 
 def run_ray(todo: list[tuple[str, RunConfig]], finish: Finish, address: str | None = None) -> None:

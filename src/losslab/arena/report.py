@@ -12,16 +12,19 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 import re
+import sqlite3
 import time
 from pathlib import Path
 
 from .analysis import ALPHA, MIN_SEEDS_TO_SEPARATE, ClaimVerdict, check_claim, rank
 from .cleaning_report import CLEANING_NOTE, cleaning_table
+from .guard import StoreError, check_store
 from .plots import group_runs, metric_vs_noise, reliability_grid, training_curves
 from .presets import PRESETS, Claim
 from .store import DB_NAME, RunStore, StoredRun
-from .summary import Cell, aggregate, latest_runs
+from .summary import Cell, aggregate, latest_runs, memorised_text
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -34,9 +37,13 @@ td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f3
 
 
 class _Page:
+    """The page and its figures, held in memory until :meth:`write`, so a report that fails
+    half-way writes nothing."""
+
     def __init__(self, figures: Path) -> None:
         self.parts: list[str] = []
         self.figures = figures
+        self.files: dict[str, bytes] = {}
         self.count = 0
 
     def add(self, text: str) -> None:
@@ -45,9 +52,20 @@ class _Page:
     def image(self, png: bytes, name: str, alt: str) -> None:
         self.count += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        (self.figures / f"{self.count:02d}-{slug}.png").write_bytes(png)
+        self.files[f"{self.count:02d}-{slug}.png"] = png
         data = base64.b64encode(png).decode()
         self.add(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
+
+    def write(self, out: Path) -> None:
+        """Write the figures, then the page (atomically: a reader never sees half of it)."""
+        self.figures.mkdir(parents=True, exist_ok=True)
+        for stale in self.figures.glob("[0-9][0-9]-*.png"):  # figures of an earlier report
+            stale.unlink()
+        for name, png in self.files.items():
+            (self.figures / name).write_bytes(png)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text("\n".join(self.parts), encoding="utf-8")
+        os.replace(tmp, out)
 
 
 def _e(x: object) -> str:
@@ -81,12 +99,22 @@ def _verdict_class(text: str) -> str:
     return "mixed"
 
 
+def _why_no_claims(skipped: dict[str, list[str]]) -> str:
+    if not skipped:
+        return "No preset with a claim was run into this directory."
+    parts = [f"preset {name!r} (overridden: {', '.join(keys) or 'its settings'})"
+             for name, keys in skipped.items()]
+    return (f"No claim is checked: {'; '.join(parts)} ran with settings other than the "
+            f"preset's, and a claim is only about the preset's own settings. Run the preset "
+            f"without those overrides (seeds, losses and workers may change) to check it.")
+
+
 def _claims_section(page: _Page, presets: dict[str, list[dict[str, object]]],
-                    cells: list[Cell]) -> list[ClaimVerdict]:
+                    cells: list[Cell], skipped: dict[str, list[str]]) -> list[ClaimVerdict]:
     verdicts = []
     page.add("<h2>Do the papers' claims hold here?</h2>")
     if not any(presets.values()):
-        page.add('<p class="note">No preset with a claim was run into this directory.</p>')
+        page.add(f'<p class="note">{_e(_why_no_claims(skipped))}</p>')
     for name, claims in presets.items():
         for raw in claims:
             claim = Claim.from_dict(raw)
@@ -133,7 +161,7 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
     rows = [[f"{c.noise_rate:.0%}", f"<code>{_e(c.loss)}</code>", str(len(c.seeds)),
              _pm(c, "test_acc", 100, 1), _pm(c, "test_ece"), _pm(c, "test_nll"),
              _pm(c, "test_macro_f1", 100, 1), _pm(c, "test_coverage16"),
-             f"{100 * c.mean('noise_memorised'):.1f}"] for c in cells]
+             memorised_text(c)] for c in cells]
     page.add(_table(["noise", "loss", "seeds", "test acc %", "ECE", "NLL", "macro-F1 %",
                      "pass@16 coverage", "noise memorised %"], rows))
     cleaning = cleaning_table(cells, runs)
@@ -171,7 +199,8 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
         groups = group_runs(runs, setting, rate)
         page.image(reliability_grid(groups, f"reliability, noise {rate:.0%}"),
                    f"{setting} reliability {rate}", "reliability diagrams")
-        page.image(training_curves(groups, f"training curves, noise {rate:.0%}"),
+        page.image(training_curves(groups, f"training curves, noise {rate:.0%}",
+                                   noisy=rate > 0),
                    f"{setting} curves {rate}", "training curves")
 
 
@@ -182,13 +211,21 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
         raise ValueError(f"write_report: directory {str(directory)!r} holds no {DB_NAME}; "
                          f"run `losslab arena --out {directory}` first")
     out = Path(output) if output is not None else directory / "report.html"
+    if not out.parent.is_dir():
+        raise ValueError(f"write_report: the directory of --output {str(out)!r} does not exist")
+    if out.is_dir():
+        raise ValueError(f"write_report: --output {str(out)!r} is a directory; name a file")
+    check_store(directory, command="report", write=False)  # a corrupt store draws nothing
     figures = out.parent / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    for stale in figures.glob("[0-9][0-9]-*.png"):  # figures of an earlier report
-        stale.unlink()
-    with RunStore(directory) as store:
-        runs = store.runs()
-        presets = store.get_meta("presets", {})
+    try:
+        with RunStore(directory, read_only=True) as store:
+            runs = store.runs()
+            presets = store.get_meta("presets", {})
+            skipped = store.get_meta("presets_overridden", {})
+    except sqlite3.OperationalError as err:
+        if "no such table" not in str(err):
+            raise StoreError(f"report: cannot read {directory / DB_NAME} ({err})") from err
+        runs, presets, skipped = [], {}, {}
     if not runs:
         raise ValueError(f"write_report: {str(directory / DB_NAME)!r} holds no finished runs")
     runs, superseded = latest_runs(runs)
@@ -206,9 +243,9 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
                  f"the same configurations (earlier code versions) "
                  f"{'are' if superseded != 1 else 'is'} superseded by newer runs and not "
                  f"shown.</p>")
-    _claims_section(page, presets, cells)
+    _claims_section(page, presets, cells, skipped)
     for setting in dict.fromkeys(c.setting for c in cells):
         _setting_section(page, setting, [c for c in cells if c.setting == setting], runs)
     page.add("</body></html>")
-    out.write_text("\n".join(page.parts), encoding="utf-8")
+    page.write(out)
     return out

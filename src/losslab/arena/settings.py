@@ -57,7 +57,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ValueError(f"arena: config file {str(p)!r} does not exist")
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"arena: config file {str(p)!r} is not UTF-8 text (byte {err.start})") from err
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"arena: config file {str(p)!r} is not valid TOML ({err})") from err
     settings = data.get("sweep", data)

@@ -80,12 +80,17 @@ def _finite_or_none(x: float) -> float | None:
 
 
 class RunStore:
-    """Open (creating if needed) ``<directory>/runs.db``."""
+    """Open (creating if needed) ``<directory>/runs.db``; ``read_only=True`` opens an existing
+    store without ever writing to it (``mode=ro``), as the report does."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, *, read_only: bool = False) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
+        if read_only:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")

@@ -159,9 +159,18 @@ def _pct(c: Cell, metric: str) -> str:
     return "–" if math.isnan(mean) else f"{100 * mean:.1f}"
 
 
+def memorised_text(c: Cell) -> str:
+    """Share of noisy training labels memorised, in %; "–" where no label was noisy (clean
+    labels, language models)."""
+    if c.noise_rate == 0:
+        return "–"
+    return f"{100 * c.mean('noise_memorised'):.1f}"
+
+
 def format_table(cells: Sequence[Cell]) -> str:
     """Clean-test accuracy (mean ± std over seeds, in %) and ECE per loss and noise rate; with
-    cleaned runs also the cleaning's precision, recall, noise left and cost in seconds."""
+    one seed there is no spread, and no "± 0.0" is shown; cleaned runs also the cleaning's
+    precision, recall, noise left and cost in seconds."""
     cleaned = any(cleaned_cell(c) for c in cells)
     header = ["noise", "loss", "seeds", "test acc %", "ECE", "NLL", "memorised %"]
     if cleaned:
@@ -172,10 +181,10 @@ def format_table(cells: Sequence[Cell]) -> str:
             f"{c.noise_rate:.0%}",
             c.loss,
             str(len(c.seeds)),
-            f"{100 * c.mean('test_acc'):.1f} ± {100 * c.std('test_acc'):.1f}",
-            f"{c.mean('test_ece'):.3f} ± {c.std('test_ece'):.3f}",
+            _spread(c, "test_acc", 100, 1),
+            _spread(c, "test_ece", 1, 3),
             f"{c.mean('test_nll'):.3f}",
-            f"{100 * c.mean('noise_memorised'):.1f}",
+            memorised_text(c),
         ]
         if cleaned:
             seconds = c.mean("cleaning_seconds")
@@ -189,3 +198,10 @@ def format_table(cells: Sequence[Cell]) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     settings = list(dict.fromkeys(c.setting for c in cells))
     return "\n".join([f"setting: {'; '.join(settings)}", *lines])
+
+
+def _spread(c: Cell, metric: str, scale: float, digits: int) -> str:
+    mean = f"{scale * c.mean(metric):.{digits}f}"
+    if len(c.seeds) < 2:
+        return mean
+    return f"{mean} ± {scale * c.std(metric):.{digits}f}"

@@ -1,5 +1,20 @@
-"""``losslab fit-scaling``: fit a scaling law to a CSV of measurements from the shell; and
-``losslab calibration``: calibration metrics of saved predictions.
+"""The ``losslab fit-scaling`` and ``losslab calibration`` commands: a scaling law fitted to a
+CSV of measurements, and calibration metrics of saved predictions."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from typing import Any
+
+import numpy as np
+
+from ..commands.helptext import plain
+from .scaling_fit import ScalingFit, fit_lr_annealing, fit_scaling_law, predict_lr_annealing
+from .scaling_laws import LAWS, annealing_areas, make_schedule
+
+_FIT_HELP = """Fit a scaling law to a CSV of measurements.
 
 Columns (a header row is required; extra columns are ignored):
 
@@ -15,32 +30,38 @@ Example::
         --predict wsd:lr=3e-4,decay=0.2 --plot fit.png
 """
 
-from __future__ import annotations
-
-import argparse
-import csv
-import os
-from typing import Any
-
-import numpy as np
-
-from .scaling_fit import ScalingFit, fit_lr_annealing, fit_scaling_law, predict_lr_annealing
-from .scaling_laws import LAWS, annealing_areas, make_schedule
-
 
 def _check_file(cmd: str, path: str) -> None:
+    if not path.strip():
+        raise ValueError(f"{cmd}: input file must be named, got an empty string")
     if not os.path.isfile(path):
         raise ValueError(f"{cmd}: input file {path!r} does not exist or is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{cmd}: input file {path!r} is not readable (permission denied)")
 
 
-def _read_csv(path: str) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, str]]]:
-    """Numeric columns by name, and for every non-numeric column its first non-numeric cell
-    (file line, text). A column mixing numbers and text is an error naming the bad cell."""
+def _read_csv(path: str) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, str]], list[int]]:
+    """Numeric columns by name, for every non-numeric column its first non-numeric cell
+    (file line, text), and the file line of every data row. A column mixing numbers and text
+    is an error naming the bad cell. A UTF-8 byte-order mark (spreadsheets write one) is
+    skipped."""
     _check_file("fit-scaling", path)
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            rows, lines = [], []
+            for row in reader:
+                if any((v or "").strip() for k, v in row.items() if k is not None):
+                    rows.append(row)
+                    lines.append(reader.line_num)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"fit-scaling: {path} is not a UTF-8 text CSV (byte {err.start} is "
+                         f"0x{err.object[err.start]:02x}); export it as CSV") from err
+    except csv.Error as err:
+        raise ValueError(f"fit-scaling: {path} is not a readable CSV ({err})") from err
     if not rows:
-        raise ValueError(f"fit-scaling: {path} has no data rows")
+        raise ValueError(f"fit-scaling: {path} has no data rows (a header row, then one row per "
+                         f"measurement)")
     out: dict[str, np.ndarray] = {}
     text: dict[str, tuple[int, str]] = {}
     for key in rows[0]:
@@ -48,7 +69,7 @@ def _read_csv(path: str) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, st
             continue
         values: list[float] = []
         bad: list[tuple[int, str]] = []
-        for line, row in enumerate(rows, start=2):  # line 1 is the header
+        for line, row in zip(lines, rows, strict=True):
             cell = row.get(key)
             try:
                 values.append(float(cell))  # type: ignore[arg-type]
@@ -63,7 +84,26 @@ def _read_csv(path: str) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, st
                              f"a number ({len(bad)} non-numeric cell(s) in that column)")
         else:
             text[name] = bad[0]  # a label column: not an input unless a law asks for it
-    return out, text
+    return out, text, lines
+
+
+def _check_values(path: str, data: dict[str, np.ndarray], lines: list[int],
+                  columns: list[str], positive: list[str]) -> None:
+    """Every cell of ``columns`` finite, and of ``positive`` above zero; an error names the
+    first bad line."""
+    for name in columns:
+        if name not in data:
+            continue
+        values = data[name]
+        bad = ~np.isfinite(values)
+        need = "finite"
+        if name in positive:
+            bad |= ~(values > 0)
+            need = "a finite positive number"
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"fit-scaling: {path} line {lines[i]}, column {name!r}: "
+                             f"{values[i]:g} must be {need} ({int(bad.sum())} such cell(s))")
 
 
 def _require_numeric(path: str, text: dict[str, tuple[int, str]], columns: list[str]) -> None:
@@ -76,7 +116,8 @@ def _require_numeric(path: str, text: dict[str, tuple[int, str]], columns: list[
 
 def _annealing_runs(args: argparse.Namespace, data: dict[str, np.ndarray]) -> list[Any]:
     if "step" not in data or "loss" not in data:
-        raise ValueError("fit-scaling: law lr-annealing needs columns 'step' and 'loss'")
+        raise ValueError(f"fit-scaling: law lr-annealing needs columns 'step' and 'loss'; "
+                         f"{args.csv} has {sorted(data)}")
     run_ids = data.get("run", np.zeros_like(data["step"]))
     runs = []
     for rid in np.unique(run_ids):
@@ -85,6 +126,12 @@ def _annealing_runs(args: argparse.Namespace, data: dict[str, np.ndarray]) -> li
         order = np.argsort(steps)
         steps, loss = steps[order], data["loss"][sel][order]
         total = args.total_steps or int(steps.max())
+        if args.warmup_steps >= total:
+            raise ValueError(f"fit-scaling: --warmup-steps {args.warmup_steps} is not shorter "
+                             f"than the schedule ({total} steps)")
+        if steps.max() > total:
+            raise ValueError(f"fit-scaling: {args.csv} has step {int(steps.max())} beyond "
+                             f"--total-steps {total}")
         if args.schedule:
             lrs = make_schedule(args.schedule, total)
         elif "lr" in data:
@@ -114,11 +161,83 @@ def _print_fit(fit: ScalingFit) -> None:
         print(line)
 
 
+# Flags that only the lr-annealing law reads.
+_ANNEALING_ONLY = {"schedule": "--schedule", "total_steps": "--total-steps",
+                   "predict": "--predict", "predict_steps": "--predict-steps",
+                   "warmup_steps": "--warmup-steps"}
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def plot_path(cmd: str, path: str) -> str:
+    """The file ``--plot`` will write: checked before any work, ``.png`` added when the name
+    has no suffix (as matplotlib would do silently)."""
+    if not path.strip():
+        raise ValueError(f"{cmd}: --plot must name a file, got an empty string")
+    if os.path.isdir(path):
+        raise ValueError(f"{cmd}: --plot {path!r} is a directory; name a file such as "
+                         f"{os.path.join(path, 'plot.png')!r}")
+    root, suffix = os.path.splitext(path)
+    if not suffix:
+        path = f"{path}.png"
+    elif suffix.lower() not in PLOT_SUFFIXES:
+        raise ValueError(f"{cmd}: --plot {path!r} must end in one of {', '.join(PLOT_SUFFIXES)}")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise ValueError(f"{cmd}: --plot {path!r}: directory {parent!r} does not exist")
+    return path
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every flag checked before the CSV is read."""
+    for dest, low in (("bootstrap", 0), ("starts", 1), ("warmup_steps", 0), ("total_steps", 1),
+                      ("predict_steps", 1), ("seed", 0)):
+        value = getattr(args, dest)
+        if value is not None and value < low:
+            flag = "--" + dest.replace("_", "-")
+            raise ValueError(f"fit-scaling: {flag} must be an integer >= {low}, got {value}")
+    if not (0.0 <= args.decay < 1.0):
+        raise ValueError(f"fit-scaling: --decay must lie in [0, 1), got {args.decay:g}")
+    if args.law != "lr-annealing":
+        used = [flag for dest, flag in _ANNEALING_ONLY.items() if getattr(args, dest)]
+        if used:
+            raise ValueError(f"fit-scaling: {used[0]} applies only to --law lr-annealing, not "
+                             f"--law {args.law}")
+    if args.predict_steps is not None and not args.predict:
+        raise ValueError("fit-scaling: --predict-steps needs --predict")
+    for flag, spec in (("--schedule", args.schedule), ("--predict", args.predict)):
+        if spec is not None:
+            try:
+                make_schedule(spec, 1)
+            except ValueError as err:
+                raise ValueError(f"fit-scaling: {flag} {spec!r}: {_strip_fn(err)}") from err
+    if args.plot is not None:
+        args.plot = plot_path("fit-scaling", args.plot)
+
+
+def _strip_fn(err: Exception) -> str:
+    """A library message without its leading ``function_name: ``."""
+    text = str(err)
+    head, sep, rest = text.partition(": ")
+    return rest if sep and head.isidentifier() else text
+
+
+def _check_varies(path: str, data: dict[str, np.ndarray], columns: tuple[str, ...]) -> None:
+    for name in columns:
+        values = data[name]
+        if values.size > 1 and np.all(values == values[0]):
+            raise ValueError(f"fit-scaling: {path} column {name!r} holds the same value "
+                             f"({values[0]:g}) on every line; a scaling law in {name!r} cannot "
+                             f"be fitted (nor its intervals) without at least two distinct values")
+
+
 def run(args: argparse.Namespace) -> int:
-    data, text = _read_csv(args.csv)
+    _check_args(args)
+    data, text, lines = _read_csv(args.csv)
     needed = ["step", "loss", "lr", "run"] if args.law == "lr-annealing" else [
         *LAWS[args.law].columns, "loss"]
     _require_numeric(args.csv, text, needed)
+    _check_values(args.csv, data, lines, needed,
+                  positive=[c for c in needed if c not in ("lr", "run")])
     kw: dict[str, Any] = {"bootstrap": args.bootstrap, "seed": args.seed,
                           "n_starts": args.starts}
     area_kw = {"decay": args.decay, "warmup_steps": args.warmup_steps, "warmup": args.warmup}
@@ -128,15 +247,24 @@ def run(args: argparse.Namespace) -> int:
         fit = fit_lr_annealing(runs, **area_kw, **kw)
         if args.predict:
             total = args.predict_steps or max(int(r[0].max()) for r in runs)
+            if args.warmup_steps >= total:
+                raise ValueError(f"fit-scaling: --warmup-steps {args.warmup_steps} is not shorter "
+                                 f"than the --predict schedule ({total} steps)")
             prediction = predict_lr_annealing(fit, make_schedule(args.predict, total), **area_kw)
     else:
         law = LAWS[args.law]
         if "loss" not in data:
-            raise ValueError("fit-scaling: the CSV needs a 'loss' column")
+            raise ValueError(f"fit-scaling: {args.csv} needs a 'loss' column, found "
+                             f"{sorted([*data, *text])}")
         missing = [c for c in law.columns if c not in data]
         if missing:
             raise ValueError(f"fit-scaling: law {args.law} needs columns {list(law.columns)}, "
-                             f"missing {missing}")
+                             f"{args.csv} lacks {missing} (found {sorted([*data, *text])})")
+        _check_varies(args.csv, data, law.columns)
+        if data["loss"].size < len(law.params):
+            raise ValueError(f"fit-scaling: {args.csv} has {data['loss'].size} data row(s); law "
+                             f"{args.law} has {len(law.params)} parameters and needs at least "
+                             f"{len(law.params)} rows")
         fit = fit_scaling_law(args.law, data["loss"],
                               columns={c: data[c] for c in law.columns}, **kw)
     _print_fit(fit)
@@ -181,28 +309,82 @@ def _plot(args: argparse.Namespace, fit: ScalingFit, data: dict[str, np.ndarray]
     fig.savefig(args.plot, dpi=110)
 
 
+PREDICTION_SUFFIXES = (".npz", ".pt", ".pth")
+
+
 def _load_predictions(path: str) -> tuple[Any, Any, bool]:
+    """(scores, labels, from_logits) from a ``.npz`` (numpy.savez) or ``.pt`` (torch.save of
+    a dict) file; any problem with the file is one error naming it."""
     import torch
 
     _check_file("calibration", path)
-    if path.endswith(".npz"):
-        with np.load(path) as z:
-            data = {k: torch.from_numpy(z[k]) for k in z.files}
-    else:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in PREDICTION_SUFFIXES:
+        raise ValueError(f"calibration: {path} has suffix {suffix or '(none)'!r}; save "
+                         f"predictions with numpy.savez (.npz) or torch.save (.pt) as 'labels' "
+                         f"plus 'logits' or 'probs'")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"calibration: {path} is empty (0 bytes)")
+    try:
+        if suffix == ".npz":
+            # allow_pickle stays False: a prediction file holds plain arrays only.
+            with np.load(path) as z:
+                data: Any = {k: torch.from_numpy(z[k]) for k in z.files}
+        else:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # whatever a damaged file makes the loader raise
+        kind = "an .npz archive of arrays" if suffix == ".npz" else "a torch.save file of tensors"
+        text = str(err).strip()
+        if "allow_pickle" in text or "Weights only load failed" in text:
+            reason = "it is damaged, or holds Python objects rather than plain arrays"
+        elif text and "\n" not in text and len(text) < 80 and not isinstance(err, KeyError):
+            reason = f"{type(err).__name__}: {_strip_fn(err)}"
+        else:
+            reason = type(err).__name__
+        raise ValueError(f"calibration: {path} is not readable as {kind} ({reason})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"calibration: {path} holds a {type(data).__name__}; it must hold a "
+                         f"dict with 'labels' and 'logits' or 'probs'")
     if "labels" not in data or not ("logits" in data or "probs" in data):
         raise ValueError(f"calibration: {path} must hold 'labels' and 'logits' or 'probs', "
-                         f"found {sorted(data)}")
+                         f"found {sorted(map(str, data))}")
     from_logits = "logits" in data
-    return data["logits" if from_logits else "probs"], data["labels"], from_logits
+    name = "logits" if from_logits else "probs"
+    scores, labels = data[name], data["labels"]
+    for key, value in ((name, scores), ("labels", labels)):
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"calibration: {path}: {key!r} must be an array, got "
+                             f"{type(value).__name__}")
+    if scores.dim() < 2 or scores.shape[0] == 0 or scores.shape[1] < 2:
+        raise ValueError(f"calibration: {path}: {name!r} must have shape (N, C) with N >= 1 "
+                         f"and C >= 2, got {tuple(scores.shape)}")
+    if not scores.is_floating_point():
+        raise ValueError(f"calibration: {path}: {name!r} must hold floating-point numbers, "
+                         f"got {scores.dtype}")
+    if not bool(torch.isfinite(scores).all()):
+        row = int(torch.nonzero(~torch.isfinite(scores.reshape(scores.shape[0], -1)))[0, 0])
+        raise ValueError(f"calibration: {path}: {name!r} row {row} is not finite")
+    return scores, labels, from_logits
 
 
 def run_calibration(args: argparse.Namespace) -> int:
+    if args.bins < 1:
+        raise ValueError(f"calibration: --bins must be an integer >= 1, got {args.bins}")
+    if args.plot is not None:
+        args.plot = plot_path("calibration", args.plot)
+    preds, labels, from_logits = _load_predictions(args.predictions)
+    try:
+        return _report_calibration(args, preds, labels, from_logits)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"calibration: {args.predictions}: {_strip_fn(err)}") from err
+
+
+def _report_calibration(args: argparse.Namespace, preds: Any, labels: Any,
+                        from_logits: bool) -> int:
     from . import calibration as cal
     from .reliability import reliability_diagram
     from .temperature import fit_temperature, temperature_scale
 
-    preds, labels, from_logits = _load_predictions(args.predictions)
     kw = {"n_bins": args.bins, "from_logits": from_logits}
     rows = [
         ("ECE (equal width)", cal.expected_calibration_error(preds, labels, **kw)),
@@ -238,7 +420,8 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--plot", help="save a reliability diagram to this PNG")
     c.set_defaults(func=run_calibration)
     p = sub.add_parser("fit-scaling", help="fit a scaling law to a CSV of losses",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain(_FIT_HELP),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", help="CSV file with a header row")
     p.add_argument("--law", required=True, choices=sorted(LAWS))
     p.add_argument("--schedule", help="lr-annealing: schedule spec, e.g. cosine:lr=3e-4,final=0")

@@ -24,8 +24,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import drop_ignored_rows, prepare_logits
-from .._core.validation import expected_target_shape
+from .._core.logit_loss import drop_ignored_rows, prepare_logits, traced_targets
+from .._core.validation import expected_target_shape, values_checkable
 
 PerClass = Callable[[Tensor, Tensor], Tensor]
 BatchLoss = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
@@ -62,6 +62,9 @@ def batch_level_loss(
     reduction, ignore_index, z, class_weight = prepare_logits(
         fn, input, target, weight=weight, ignore_index=ignore_index, reduction=reduction
     )
+    if not values_checkable(z, target):
+        return _traced_batch_level_loss(fn, input, target, z, ignore_index, reduction,
+                                        class_weight, batch)
     z_kept, y_kept, kept_mask = drop_ignored_rows(fn, input, target, z, ignore_index)
     count = y_kept.shape[0]
     # An empty batch stays connected to the graph so that backward() gives zero gradients.
@@ -74,3 +77,33 @@ def batch_level_loss(
     if kept_mask is not None:
         full = full * kept_mask.to(loss.dtype)
     return full.reshape(expected_target_shape(input))
+
+
+def _traced_batch_level_loss(
+    fn: str,
+    input: Tensor,
+    target: Tensor,
+    z: Tensor,
+    ignore_index: int,
+    reduction: str,
+    class_weight: Tensor | None,
+    batch: BatchLoss,
+) -> Tensor:
+    """:func:`batch_level_loss` without value-dependent shapes, for ``torch.compile`` and meta
+    tensors. A batch loss couples its rows, so an ignored row cannot be masked out after the
+    fact: under ``torch.compile`` a batch holding one fails a runtime assertion instead of
+    giving a different loss than eager mode (meta tensors have no values to check)."""
+    y, kept = traced_targets(fn, input, target, ignore_index)
+    if not z.is_meta:
+        torch._assert_async(
+            kept.all(), f"{fn}: under torch.compile a batch-level loss needs every target "
+            f"to be a class (no ignore_index={ignore_index} rows); call it eagerly for batches "
+            f"with ignored rows"
+        )
+    count = y.shape[0]
+    loss = z.sum() * 0.0 if count == 0 else batch(z, y, class_weight)
+    if reduction == "mean":
+        return loss
+    if reduction == "sum":
+        return loss * count
+    return loss.expand(z.shape[0]).reshape(expected_target_shape(input))

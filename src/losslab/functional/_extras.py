@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.validation import check_tensor
+from .._core.validation import check_tensor, values_checkable
 
 
 def aligned_rows(
@@ -30,6 +30,8 @@ def aligned_rows(
     ``width`` (if given) is the required Q, e.g. the number of classes for teacher logits.
     """
     e = check_tensor(fn, name, extra)
+    if input.dim() == 1 and e.dim() == 1:  # unbatched: one row
+        input, e, target = input.unsqueeze(0), e.unsqueeze(0), target.reshape(1)
     spatial = tuple(input.shape[2:])
     if (
         e.dim() != input.dim()
@@ -46,9 +48,11 @@ def aligned_rows(
     if not e.is_floating_point():
         raise TypeError(f"{fn}: {name} must be a floating-point tensor, got dtype {e.dtype}")
     flat = e.movedim(1, -1).reshape(-1, e.shape[1]) if e.dim() > 2 else e
-    kept = target.reshape(-1) != ignore_index
-    if not bool(kept.all()):
-        flat = flat[kept]
+    # Traced (torch.compile) and meta inputs keep every row in place (see logit_loss).
+    if values_checkable(flat, target):
+        kept = target.reshape(-1) != ignore_index
+        if not bool(kept.all()):
+            flat = flat[kept]
     return flat if dtype is None else flat.to(dtype)
 
 

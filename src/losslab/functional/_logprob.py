@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.validation import values_checkable
+
 _HALF = -math.log(2.0)
 
 
@@ -28,6 +30,8 @@ def log1m_prob_at(z: Tensor, idx: Tensor, log_p: Tensor) -> Tensor:
     high = log_p >= _HALF
     # The where-guard keeps log1p(-1) = -inf out of the gradient of rows that use the mask.
     out = torch.log1p(-torch.exp(torch.where(high, torch.full_like(log_p, -1.0), log_p)))
+    if not values_checkable(z, log_p):  # traced or meta: every row's exact value, then select
+        return torch.where(high, _masked_complement(z, idx), out)
     if bool(high.any()):
         rows = high.nonzero().squeeze(1)
         exact = _masked_complement(z[rows], idx[rows])
@@ -50,6 +54,8 @@ def log1m_softmax(z: Tensor, p: Tensor) -> Tensor:
     # Rows without a dominant class: log1p(-p) is accurate everywhere. The clamp keeps
     # log1p(-1) out of the rows replaced below (their values and gradients come from there).
     out = torch.log1p(-p.clamp(max=0.5))
+    if not values_checkable(z, p):  # traced or meta: every row's exact value, then select
+        return torch.where(high.unsqueeze(1), _log1m_softmax_exact(z, p), out)
     if bool(high.any()):
         rows = high.nonzero().squeeze(1)
         out = out.index_put((rows,), _log1m_softmax_exact(z[rows], p[rows]))

@@ -78,15 +78,21 @@ def _classes(keys: Tensor, bits: int, out: Tensor | None = None) -> Tensor:
     return torch.bitwise_and(keys, low, out=out).neg_().add_(low)
 
 
+def stable_pl_order(t: Tensor, y: Tensor) -> Tensor:
+    """:func:`ascending_pl_order` by one stable ``argsort`` in PyTorch (any dtype, traceable
+    by ``torch.compile``); slower than the integer keys on float32."""
+    first = torch.zeros_like(t, dtype=torch.bool).scatter_(1, y.unsqueeze(1), True)
+    desc = torch.argsort(t.masked_fill(first, float("inf")), dim=1, descending=True, stable=True)
+    return desc.flip(1)
+
+
 def ascending_pl_order(t: Tensor, y: Tensor) -> Tensor:
     """The reversed Plackett–Luce order: the true label last, before it the other classes by
     ascending teacher logit, ties by descending class index (the reverse of a stable
     descending sort with the true label first). t: (K, C) teacher logits, y: (K,)."""
     k, c = t.shape
     if t.dtype != torch.float32 or c >= 2**30:
-        first = torch.zeros_like(t, dtype=torch.bool).scatter_(1, y.unsqueeze(1), True)
-        desc = torch.argsort(t.masked_fill(first, float("inf")), dim=1, descending=True, stable=True)
-        return desc.flip(1)
+        return stable_pl_order(t, y)
     bits = max(1, (c - 1).bit_length())
     # Step 2^31 is above every float key: the true label sorts last.
     key = _class_keys(_ordered_int(t), y, bits, 1 << 31)

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from .._core.validation import values_checkable
 from ._row_chunks import Grads, Needs, RowKernel, Rows, run_rows
 
 
@@ -50,6 +51,8 @@ def target_rowdot(q: Tensor, x: Tensor) -> Tensor:
     nothing, even where x is infinite (a masked logit, or a difference of logits against a
     masked one). The masked pass runs only when the plain one gave NaN."""
     d = rowdot(q, x)
+    if not values_checkable(d):  # traced or meta: the masked pass where the plain one is NaN
+        return torch.where(torch.isnan(d), rowdot(q, x.masked_fill(q == 0, 0.0)), d)
     if bool(torch.isnan(d).any()):
         d = rowdot(q, x.masked_fill(q == 0, 0.0))
     return d
@@ -79,7 +82,7 @@ class _SoftmaxKL(RowKernel):
         grad_z = grad_v = None
         if needs[0]:
             d = torch.sub(x, w)
-            if not bool(torch.isfinite(d).all()):
+            if not values_checkable(d) or not bool(torch.isfinite(d).all()):
                 d.masked_fill_(p == 0, 0.0)  # 0 * inf: a class without mass contributes 0
             grad_z = d.sub_(dot.unsqueeze(1)).mul_(p).mul_(gs)
         if needs[1]:
@@ -164,7 +167,8 @@ class _SelfAdjustedEntropy(RowKernel):
     def backward_rows(self, inputs: Rows, saved: Rows, grads: Rows, needs: Needs) -> Grads:
         (z,) = inputs
         v, selected = saved
-        if not bool(selected.any()):
+        traced = not values_checkable(z)
+        if not traced and not bool(selected.any()):
             return (torch.zeros_like(z),)
         x = z * self.scale
         p = torch.softmax(x, dim=1)
@@ -174,7 +178,9 @@ class _SelfAdjustedEntropy(RowKernel):
         # softmax(u) rather than exp(r): exp is slow on the deeply negative log-probabilities.
         coef = torch.where(selected, grads[0] * -self.scale, 0.0).unsqueeze(1)
         grad = r.sub_((v - 1.0).unsqueeze(1)).mul_(p).sub_(torch.softmax(u, dim=1)).mul_(coef)
-        if not bool(selected.all()):
+        if traced:
+            grad = torch.where(selected.unsqueeze(1), grad, 0.0)
+        elif not bool(selected.all()):
             grad[~selected] = 0.0  # exactly, even where a row's terms are not finite
         return (grad,)
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .._core.logit_loss import logit_loss
-from .._core.validation import check_choice, check_number, check_reduction
+from .._core.validation import check_choice, check_number, check_reduction, values_checkable
 from ._batch_level import batch_level_loss, weighted_mean
 from ._logprob import log1m_prob_at, target_log_prob
 
@@ -302,6 +302,9 @@ def ca_calib(
             acc = correct.mean()
             b = torch.where(correct > 0, 1.0 - acc, acc)
             bw = b if w is None else b * w
+            if not values_checkable(z):  # traced or meta: both means, then select
+                return torch.where(bw.sum() > 0, weighted_mean(per_sample, bw),
+                                   weighted_mean(per_sample, w))
             if bool(bw.sum() > 0):
                 return weighted_mean(per_sample, bw)
         return weighted_mean(per_sample, w)

@@ -14,10 +14,10 @@ import torch.nn.functional as TF
 from torch import Tensor
 
 from .._core.logit_loss import logit_loss
-from .._core.validation import check_number
+from .._core.validation import check_number, values_checkable
 from ._extras import aligned_rows, logits_like_rows
 from ._logprob import target_log_prob
-from ._plackett_luce import ascending_pl_order, plackett_luce
+from ._plackett_luce import ascending_pl_order, plackett_luce, stable_pl_order
 from ._softmax_ops import softmax_kl
 
 
@@ -173,6 +173,13 @@ def pld(
             z,
             detach=True,
         )
+        if not values_checkable(z, t):
+            # Traced or meta: the plain formula in log space (autograd's gradient), without
+            # the sort through NumPy and the data-dependent repairs of the fast path.
+            order = stable_pl_order(t, y)
+            alpha = torch.softmax(t / tau, dim=1).gather(1, order)
+            s = z.gather(1, order)
+            return (alpha * (torch.logcumsumexp(s, dim=1) - s)).sum(1)
         out, bad = plackett_luce(z, t, y, tau=tau)
         if bool(bad.any()):
             # Suffix sums below the dtype's range: these rows in log space (logcumsumexp).
@@ -257,7 +264,7 @@ def multi_aspect_kd(
             dtype=z.dtype,
         ).detach()
         # ~(0 <= a <= 1) rather than (a < 0) | (a > 1): the latter lets NaN through.
-        if a.numel() and not bool(((a >= 0) & (a <= 1)).all()):
+        if values_checkable(a) and a.numel() and not bool(((a >= 0) & (a <= 1)).all()):
             got = "NaN" if bool(torch.isnan(a).any()) else f"range [{a.min().item()}, {a.max().item()}]"
             raise ValueError(f"{fn}: aspect_targets must be probabilities in [0, 1], got {got}")
         bce = TF.binary_cross_entropy_with_logits(r, a, reduction="none").mean(1)

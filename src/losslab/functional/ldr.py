@@ -25,6 +25,7 @@ from .._core.validation import (
     check_number,
     check_tensor,
     flatten_logits,
+    values_checkable,
 )
 from .softmax import check_float32_number, row_blocks
 
@@ -190,6 +191,8 @@ def _check_lam(fn: str, name: str, lam: object, shape: tuple[int, ...]) -> Tenso
     if tuple(t.shape) != shape:
         raise ValueError(f"{fn}: {name} must have the target's shape {shape}, "
                          f"got {tuple(t.shape)}")
+    if not values_checkable(t):
+        return t
     bad = ~(torch.isfinite(t) & (t > 0))
     if bool(bad.any()):
         raise ValueError(f"{fn}: {name} must be finite and positive, got "
@@ -273,14 +276,19 @@ def _aldr_step(
     new_lam = prev.clone()
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        # logit_loss drops ignored rows before calling us; select the same rows of λ.
+        # logit_loss drops ignored rows before calling us (eagerly; traced and meta inputs
+        # keep every row in place); select the same rows of λ.
         kept = target.reshape(-1) != ignore_index
-        lam_rows = prev[kept].to(z.dtype)
+        traced = z.shape[0] == kept.shape[0] and not values_checkable(z, target)
+        lam_rows = (prev if traced else prev[kept]).to(z.dtype)
         loss, lam = _aldr_rows(normalize_scores(z, normalize), y, lam_rows, lam0=lam0,
                                alpha=alpha, margin=margin)
         # A row with NaN/inf logits keeps its previous λ rather than storing NaN.
         lam = torch.where(torch.isfinite(lam), lam, lam_rows)
-        new_lam[kept] = lam.to(new_lam.dtype)
+        if traced:
+            new_lam.copy_(torch.where(kept, lam.to(new_lam.dtype), new_lam))
+        else:
+            new_lam[kept] = lam.to(new_lam.dtype)
         return loss
 
     loss = logit_loss(fn, input, target, weight=weight, ignore_index=ignore_index,
@@ -295,7 +303,7 @@ def _check_sample_ids(fn: str, sample_ids: object, target: Tensor, size: int | N
     if tuple(ids.shape) != tuple(target.shape):
         raise ValueError(f"{fn}: sample_ids must have the target's shape {tuple(target.shape)}, "
                          f"got {tuple(ids.shape)}")
-    if ids.numel() > 0:
+    if ids.numel() > 0 and values_checkable(ids):
         low, high = int(ids.min()), int(ids.max())
         if low < 0 or (size is not None and high >= size):
             bound = "inf)" if size is None else f"{size - 1}]"

@@ -32,6 +32,8 @@ from .._core.validation import (
     check_number,
     check_reduction,
     check_tensor,
+    class_counts,
+    values_checkable,
 )
 from ._batch_level import batch_level_loss, mean_over_classes
 from ._logprob import log1m_softmax
@@ -101,7 +103,7 @@ def _one_hot(z: Tensor, y: Tensor) -> Tensor:
 
 def _class_counts(z: Tensor, y: Tensor) -> Tensor:
     """n_c = number of rows with target c, as (C,) in z's dtype."""
-    return torch.bincount(y, minlength=z.shape[1]).to(z.dtype)
+    return class_counts(y, z.shape[1], z.dtype)
 
 
 def _sum_over_classes(
@@ -145,6 +147,8 @@ def _dice_rows(smooth: float, alpha: float, square: bool, classes: str) -> RowLo
         # replaced rows' discarded gradient finite.
         pty = py if alpha == 0.0 else torch.exp(alpha * torch.log1p(-py.clamp(max=0.5))) * py
         out = total - negative(pty) + positive(pty)
+        if alpha != 0.0 and not values_checkable(z):  # traced or meta: select per row
+            return torch.where(dominant, exact_rows(z, y), out)
         if alpha != 0.0 and bool(dominant.any()):
             # A class at p >= 1/2 needs (1 - p)^alpha in log space: the exact path, these rows.
             idx = dominant.nonzero().squeeze(1)

@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._core.validation import check_choice, check_number, check_tensor
+from .._core.validation import check_choice, check_number, check_tensor, class_counts
 from ._batch_level import batch_level_loss, mean_over_classes
 from ._softmax_stats import softmax_column_stats
 
@@ -140,7 +140,7 @@ def _anyloss(
     amp = float(amplifier)
 
     def per_class(z: Tensor, y: Tensor) -> Tensor:
-        n1 = torch.bincount(y, minlength=z.shape[1]).to(z.dtype)
+        n1 = class_counts(y, z.shape[1], z.dtype)
         n0 = z.shape[0] - n1
         if activation == "softmax":
             # Column sums of ŷ in one fused pass (hand-written backward); TP needs only the

@@ -131,6 +131,10 @@ class ALDRKL(LogitLoss):
         fails before any memory is allocated."""
         if ids.numel() == 0:
             return
+        if torch.compiler.is_compiling() or ids.is_meta:
+            raise ValueError("ALDRKL: the λ state cannot grow under torch.compile or on meta "
+                             "tensors (the largest sample id is a value); construct the loss "
+                             "with num_samples=N")
         high = int(ids.max())
         if high >= self.lam.shape[0]:
             grown = torch.full((high + 1,), float(self.hyperparameters["lam0"]),
