@@ -6,7 +6,7 @@ inputs and gradients, see _harness.py, also given as a fraction of the (N, V) lo
 * floor         the three GEMMs alone (logits, ∂h, ∂W) on materialised (N, V) matrices
 * materialised  ``get_loss(loss)(hidden @ W.T, y)`` (teacher logits materialised likewise)
 * losslab       ``losslab.linear_loss(hidden, W, y, loss)`` with its default block
-* losslab_chunk<c>, losslab_group<r>   a block of c rows / loss calls of r rows (tuning)
+* losslab_chunk<c>, losslab_group<r>   a block of c rows / loss calls of r rows per thread (tuning)
 
 The memory column is exact only with ``--malloc pinned`` (see ``_harness.run_worker``); the
 default ``--malloc default`` times with glibc's adaptive allocator, as a training process runs.
@@ -69,7 +69,8 @@ def _step(method: str, loss: str, h: Any, w: Any, y: Any, teacher: dict[str, Any
         if method.startswith("losslab_chunk"):
             kw["chunk_size"] = int(method.removeprefix("losslab_chunk"))
         elif method.startswith("losslab_group"):
-            loss_blocks._LOSS_GROUP_ROWS = int(method.removeprefix("losslab_group"))
+            # r rows per loss call and thread (at least 8): r·V logits per group and thread
+            loss_blocks._LOSS_GROUP_ELEMENTS = int(method.removeprefix("losslab_group")) * w.shape[0]
 
         def run() -> Any:
             return losslab.linear_loss(h, w, y, loss, **teacher, **kw)

@@ -61,8 +61,11 @@ def test_never_allocates_n_by_v(name, reduction, kw):
         loss = losslab.linear_loss(h, w, y, name, reduction=reduction, chunk_size=rows,
                                    **t_kw, **kw)
         loss.sum().backward()
-    # Largest tensors: a (rows, V) block, the (V, D) / (N, D) gradients; never N·V.
-    assert mode.largest <= max(rows * w.shape[0], n * d, w.numel()), mode.largest
+    # Largest tensors: a (rows, V) block, the loss's own temporaries on a group of at most
+    # `rows` rows (pld's sort keeps a few extra rows of scratch), the (V, D) / (N, D)
+    # gradients; never anything that grows with N.
+    assert mode.largest <= max(2 * rows * w.shape[0], n * d, w.numel()), mode.largest
+    assert mode.largest < n * w.shape[0] / 4, mode.largest
     with LargestAllocation() as mode:
         losslab.get_loss("gce")(h @ w.T, y).backward()
     assert mode.largest >= n * w.shape[0]  # the probe does see materialised logits

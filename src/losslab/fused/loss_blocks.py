@@ -4,7 +4,7 @@ Rows are processed in blocks of ``c`` rows against the whole vocabulary. For eac
 logits z' = softcap(h_c Wᵀ + b) are made one vocabulary tile at a time and stored row-major
 in one reused (c, V) buffer (:class:`_RowMajorBlock`), and so are the teacher's logits
 h_tᶜ W_tᵀ + b_t when the loss takes them. The registered loss function then runs on *loss
-groups* of contiguous rows (:func:`loss_group_rows`: 8 per CPU thread) at a time: the loss
+groups* of contiguous rows (:func:`loss_group_rows`: ~2¹⁸ logits, ≥ 8 rows per CPU thread) at a time: the loss
 and its gradient with respect to the group's logits come from autograd, and that gradient
 overwrites the group's logits in the block. The loss's own temporaries are therefore
 (r, V)-sized, while the GEMMs run on the larger (c, V) block:
@@ -30,7 +30,7 @@ from .._core.autograd import first_order_only
 from .blocks import BlockBuffers, block_logits, softcap_chain_inplace, vocab_tiles
 from .chunked import _accumulate
 
-_LOSS_GROUP_ROWS = 8  # rows per loss call and CPU thread (see loss_group_rows)
+_LOSS_GROUP_ELEMENTS = 8 * 32768  # logits per loss call and CPU thread (see loss_group_rows)
 
 
 @dataclass(frozen=True)
@@ -142,14 +142,19 @@ class _RowMajorBlock:
         return self.tanh[: rows * self.vocab].view(rows, self.vocab)  # type: ignore[index]
 
 
-def loss_group_rows(device: torch.device) -> int:
-    """Rows per loss call: 8 per CPU thread (each thread keeps ~8 rows of work per operation;
-    at 2 threads 8-row groups ran 1.57× the three-GEMM floor, 16-row groups 1.39×, at
-    V = 32768); on a GPU the whole block (one call per block, as few kernel launches as
-    possible)."""
+def loss_group_rows(device: torch.device, vocab: int) -> int:
+    """Rows per loss call: about 2¹⁸ logits per CPU thread, at least 8 rows per thread.
+
+    At V = 32768 that is 8 rows per thread (at 2 threads 8-row groups ran 1.57× the
+    three-GEMM floor, 16-row groups 1.39×). Small vocabularies get more rows: a loss call
+    costs a fixed few tens of microseconds of autograd bookkeeping, which 8 rows of a
+    1024-entry vocabulary do not amortise (measurements in docs/benchmarks.md, "linear_loss
+    at a small vocabulary"). On a GPU the whole
+    block (one call per block, as few kernel launches as possible)."""
     if device.type != "cpu":
         return 2**62
-    return _LOSS_GROUP_ROWS * max(1, torch.get_num_threads())
+    per_thread = max(8, _LOSS_GROUP_ELEMENTS // max(vocab, 1))
+    return per_thread * max(1, torch.get_num_threads())
 
 
 def _gather(x: Tensor, rows: Tensor | None, s: int, e: int, out: Tensor | None) -> Tensor:
@@ -171,7 +176,7 @@ def sweep(student: Head, teacher: Head | None, y: Tensor, rows: Tensor | None,
     compute = torch.promote_types(h.dtype, torch.float32)
     device = h.device
     c = max(1, min(cfg.rows_per_block, k))
-    r = max(1, min(loss_group_rows(device), c))
+    r = max(1, min(loss_group_rows(device, weight.shape[0]), c))
     sparse = rows is not None
     block = _RowMajorBlock(c, weight, compute=compute, storage=h.dtype,
                            softcap=cfg.softcap is not None)
