@@ -12,7 +12,7 @@ from losslab.cli import _COMMANDS, build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NAMESPACES = ["losslab", "losslab.functional", "losslab.nn", "losslab.heads", "losslab.diagnostics",
-              "losslab.optim", "losslab.samplers"]
+              "losslab.optim", "losslab.samplers", "losslab.integrations.transformers"]
 
 
 def feature_section() -> str:
