@@ -83,8 +83,8 @@ def run_calibration(args: argparse.Namespace) -> int:
 def _report_calibration(args: argparse.Namespace, preds: Any, labels: Any,
                         from_logits: bool) -> int:
     from ..diagnostics import calibration as cal
-    from ..diagnostics.reliability import reliability_diagram
-    from ..diagnostics.temperature import fit_temperature, temperature_scale
+    from ..diagnostics.calibration.reliability import reliability_diagram
+    from ..diagnostics.calibration.temperature import fit_temperature, temperature_scale
 
     kw = {"n_bins": args.bins, "from_logits": from_logits}
     rows = [

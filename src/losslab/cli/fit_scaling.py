@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnostics.scaling_fit import ScalingFit, fit_lr_annealing, fit_scaling_law, predict_lr_annealing
-from ..diagnostics.scaling_laws import LAWS, annealing_areas, make_schedule
+from ..diagnostics.scaling.fit import ScalingFit, fit_lr_annealing, fit_scaling_law, predict_lr_annealing
+from ..diagnostics.scaling.laws import LAWS, annealing_areas, make_schedule
 from ._files import check_file, plot_path, strip_fn
 from .helptext import plain
 
