@@ -1,7 +1,7 @@
 """Bad input to every ``losslab`` command: each case exits with its code (2: bad argument or
 input, 1: the command could not do its work), writes exactly one line to stderr naming the
 argument or file (and the CSV line), shows no traceback, and leaves an existing results store
-unchanged byte for byte (losslab.cli, losslab.commands.errors)."""
+unchanged byte for byte (losslab.cli, losslab.cli.errors)."""
 
 import os
 import subprocess
@@ -189,7 +189,7 @@ def test_unexpected_errors_are_one_line_with_exit_code_1(files, capsys, monkeypa
     def boom(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("losslab.commands.list_cmd.list_losses", boom)
+    monkeypatch.setattr("losslab.cli.list_cmd.list_losses", boom)
     monkeypatch.delenv("LOSSLAB_DEBUG", raising=False)
     assert main(["list"]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -183,8 +183,8 @@ def test_clean_runs_are_the_zero_point_of_each_noisy_setting():
 
 
 def test_claims_are_bound_to_their_preset_setting_and_rates():
-    from losslab.arena.cli import claims_to_record
     from losslab.arena.presets import PRESETS
+    from losslab.cli.arena import claims_to_record
 
     preset = PRESETS["minimal"]
     own = check_sweep(to_sweep(dict(preset.settings))[0])

@@ -7,7 +7,7 @@ from losslab._core.registry import get_loss
 from losslab.arena.calibrate import fit_calibration
 from losslab.arena.config import LossSpec, RunConfig, check_config
 from losslab.arena.train import run
-from losslab.diagnostics.temperature import fit_temperature
+from losslab.diagnostics.calibration.temperature import fit_temperature
 
 
 def held_out():

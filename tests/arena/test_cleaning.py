@@ -198,7 +198,7 @@ def test_fold_count_is_checked_even_without_cleaning():
 def test_missing_cleanlab_stops_before_training_with_the_install_command(
         tmp_path, capsys, monkeypatch, argv):
     real = importlib.util.find_spec
-    monkeypatch.setattr(cleaning.importlib.util, "find_spec",
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "cleanlab" else real(name, *a))
     out = tmp_path / "runs"
     assert main(["arena", "--losses", "ce", "--seeds", "1", "--num-samples", "400",

@@ -1,5 +1,5 @@
 """`losslab arena` end to end on tiny settings: table, store, skip on re-run, errors before
-training, TOML files and presets (losslab.arena.cli / settings)."""
+training, TOML files and presets (losslab.cli.arena / losslab.arena.settings)."""
 
 import sqlite3
 
@@ -74,7 +74,7 @@ def test_toml_unknown_key_is_named(tmp_path, capsys):
 def test_flags_override_preset(tmp_path):
     import argparse
 
-    from losslab.arena.cli import add_parser, merged_settings
+    from losslab.cli.arena import add_parser, merged_settings
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
@@ -88,7 +88,7 @@ def test_flags_override_preset(tmp_path):
 def test_toml_can_name_a_preset(tmp_path):
     import argparse
 
-    from losslab.arena.cli import add_parser, merged_settings
+    from losslab.cli.arena import add_parser, merged_settings
 
     cfg = tmp_path / "sweep.toml"
     cfg.write_text('preset = "noisy-labels"\nseeds = 1\n')

@@ -7,7 +7,6 @@ import re
 import pytest
 import torch
 
-from losslab.arena.cli import merged_settings
 from losslab.arena.config import LossSpec, RunConfig, check_config, run_key
 from losslab.arena.models import build_model
 from losslab.arena.presets import get_preset
@@ -15,6 +14,7 @@ from losslab.arena.settings import to_sweep
 from losslab.arena.sweep import check_sweep
 from losslab.arena.train import run
 from losslab.cli import main
+from losslab.cli.arena import merged_settings
 from losslab.heads import HarmonicHead
 
 
@@ -96,7 +96,7 @@ def test_heads_grid_parses_entries_and_canonicalises_linear(tiny):
 def test_harmonic_preset_claims_name_its_runs():
     import argparse
 
-    from losslab.arena.cli import add_parser
+    from losslab.cli.arena import add_parser
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())

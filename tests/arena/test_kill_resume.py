@@ -79,7 +79,7 @@ def start(case, out, workers=1):
 def _startup_seconds():
     """Wall time of a bare interpreter importing what the arena CLI imports."""
     t = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import losslab.arena.cli, losslab.arena.executors"],
+    subprocess.run([sys.executable, "-c", "import losslab.cli.arena, losslab.arena.executors"],
                    check=True)
     return time.monotonic() - t
 

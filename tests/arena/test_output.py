@@ -1,13 +1,13 @@
 """What the arena prints and draws does not mislead: no "± 0.0" from one seed, no memorised
 noise where there was none, axes that do not magnify equal results, the reason a claim is not
-checked, plain --help texts (losslab.arena.summary / plots / report, losslab.commands.helptext)."""
+checked, plain --help texts (losslab.arena.summary / plots / report, losslab.cli.helptext)."""
 
 import pytest
 
 from losslab.arena.plots import MIN_SPAN, bounded_limits
 from losslab.arena.summary import Cell, format_table
 from losslab.cli import main
-from losslab.commands.helptext import plain
+from losslab.cli.helptext import plain
 
 S = "mnist1d, cnn, symmetric noise, 20 epochs"
 TINY = ["--num-samples", "400", "--epochs", "1", "--width", "8", "--quiet"]

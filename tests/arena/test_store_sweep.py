@@ -43,7 +43,7 @@ def test_code_version_hashes_training_path_and_loss_helpers():
 
     training = module_closure(TRAINING_MODULES)
     assert "losslab.arena.train" in training and "losslab.fused.chunked" in training
-    assert not {"losslab.arena.report", "losslab.arena.plots", "losslab.arena.cli"} & set(training)
+    assert not {"losslab.arena.report", "losslab.arena.plots", "losslab.cli.arena"} & set(training)
     info = loss_info("gce")
     helpers = module_closure((info.function.__module__,))
     assert {"losslab.functional.robust", "losslab._core.logit_loss"} <= set(helpers)

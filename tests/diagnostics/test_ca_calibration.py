@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import losslab.functional as LF
-from losslab.diagnostics.ca_calibration import CorrectnessAwareCalibrator, view_features
+from losslab.diagnostics.calibration.correctness_aware import CorrectnessAwareCalibrator, view_features
 
 
 def _data(n=1200, c=10, seed=0):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from losslab.diagnostics.cli import add_parser
+from losslab.cli import calibration, fit_scaling
 from losslab.diagnostics.scaling import annealing_areas, make_schedule
 
 
@@ -11,7 +11,9 @@ def _main(argv):
     import argparse
 
     parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    fit_scaling.add_parser(sub)
+    calibration.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -2,6 +2,10 @@
 
 A loss registers itself with :func:`register` beside its definition; ``get_loss`` builds its
 module with hyperparameters, ``list_losses`` returns :class:`LossInfo` records.
+
+The registry imports nothing of losslab: the package root imports every module that registers
+a loss, and Python imports ``losslab`` before any of its submodules, so the registry is full
+whenever this module can be reached.
 """
 
 from __future__ import annotations
@@ -116,14 +120,8 @@ def register(
     return info
 
 
-def _load_all() -> None:
-    # Importing the public package registers every loss defined in it.
-    import losslab  # noqa: F401
-
-
 def list_losses(kind: str | None = None, family: str | None = None) -> list[LossInfo]:
     """All registered losses, sorted by family then name, optionally filtered."""
-    _load_all()
     for label, value, known in (
         ("kind", kind, {i.kind for i in _REGISTRY.values()}),
         ("family", family, {i.family for i in _REGISTRY.values()}),
@@ -139,7 +137,6 @@ def list_losses(kind: str | None = None, family: str | None = None) -> list[Loss
 
 
 def loss_info(name: str) -> LossInfo:
-    _load_all()
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))
         raise ValueError(f"get_loss: unknown loss {name!r}; registered losses: {known}")

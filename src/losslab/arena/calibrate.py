@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .._core.registry import get_loss
-from ..diagnostics.temperature import fit_temperature
+from ..diagnostics.calibration.temperature import fit_temperature
 
 CALIBRATIONS = ("none", "temperature", "ca-temperature")
 _LOG_T_GRID = torch.linspace(-3.0, 3.0, 241, dtype=torch.float64)

@@ -209,7 +209,7 @@ def run_key(config: RunConfig) -> str:
     version for a cleaned run: its label-issue filter shapes the result)."""
     payload: dict[str, Any] = {"config": config.to_dict(), "code": code_version(config.loss.name)}
     if config.cleaning != "none":
-        from .cleaning import cleanlab_version
+        from .cleaning_checks import cleanlab_version
 
         payload["cleanlab"] = cleanlab_version()
     text = json.dumps(payload, sort_keys=True, default=repr)
@@ -291,7 +291,7 @@ def check_config(config: RunConfig) -> None:
     _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
     _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
     _check_common(config)
-    from .cleaning import check_cleaning
+    from .cleaning_checks import check_cleaning
 
     check_cleaning(config)  # last: it may build the run's noisy labels to count classes
 
@@ -324,7 +324,7 @@ def _check_calibration(config: RunConfig) -> None:
 
 
 def _check_head(config: RunConfig) -> None:
-    from ..functional.distances import DISTANCES
+    from ..heads import DISTANCES
 
     if config.head not in HEADS:
         raise ValueError(

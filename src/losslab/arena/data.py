@@ -14,10 +14,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from .noise import add_label_noise
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 DATASETS = {"mnist1d": 10, "digits": 10}  # classification: name -> number of classes
 LM_DATASETS = ("shakespeare",)  # next-token prediction, see losslab.arena.lm
@@ -126,3 +132,45 @@ def prepare(
         x, y = x[idx], y[idx]
     noisy = add_label_noise(y, noise, noise_rate, split.num_classes, rng, features=x)
     return RunData(x, noisy, y, split.x_test, split.y_test, split.num_classes)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """One run's tensors: the noisy training set (after the held-out cut) with the clean labels
+    it came from, the held-out calibration split, and the clean test set."""
+
+    x: Tensor
+    y: Tensor
+    y_clean: Tensor
+    x_hold: Tensor
+    y_hold: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    num_classes: int
+
+
+def training_set(config: RunConfig) -> TrainingSet:
+    """The data of one run, deterministic given its config: the seed fixes the long-tail
+    subsample, the label noise and the held-out split."""
+    split = load_split(config.dataset, config.num_samples, config.data_seed)
+    rng = np.random.default_rng([config.seed, 1])
+    data = prepare(
+        split,
+        noise=config.noise,
+        noise_rate=config.noise_rate,
+        imbalance=config.imbalance,
+        rng=rng,
+    )
+    x = torch.from_numpy(data.x_train)
+    y = torch.from_numpy(data.y_train)
+    y_clean = torch.from_numpy(data.y_train_clean)
+    x_hold, y_hold = x[:0], y[:0]
+    if config.holdout > 0:
+        # Held out after the noise, so the calibration split has noisy labels too.
+        perm = torch.from_numpy(rng.permutation(len(y)))
+        cut = int(round(config.holdout * len(y)))
+        hold, keep = perm[:cut].sort().values, perm[cut:].sort().values
+        x_hold, y_hold = x[hold], y[hold]
+        x, y, y_clean = x[keep], y[keep], y_clean[keep]
+    return TrainingSet(x, y, y_clean, x_hold, y_hold, torch.from_numpy(data.x_test),
+                       torch.from_numpy(data.y_test), data.num_classes)

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..commands.errors import RuntimeFailure
+from .._core.errors import RuntimeFailure
 from .store import DB_NAME
 
 SQLITE_HEADER = b"SQLite format 3\x00"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..diagnostics.calibration import (
+from ..diagnostics.calibration.metrics import (
     calibration_bins,
     expected_calibration_error,
     negative_log_likelihood,

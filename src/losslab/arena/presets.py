@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .settings import DEFAULT_LOSSES
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -91,7 +93,7 @@ PRESETS = {
         Preset(
             "minimal",
             "The first arena: seven losses, 40% symmetric noise on MNIST-1D, two seeds.",
-            {"losses": ["ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl"]},
+            {"losses": list(DEFAULT_LOSSES)},
             (
                 Claim(
                     "Noise-robust losses (GCE, SCE, NCE+RCE, ALDR-KL) reach higher clean-test "

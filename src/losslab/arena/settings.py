@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import LossSpec, RunConfig
-from .presets import PRESETS
 from .sweep import Sweep
+
+# The losses a sweep compares when the settings name none (the ``minimal`` preset's).
+DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -178,7 +180,7 @@ def _variants(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
 def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     """Build the sweep and the worker count from merged settings."""
     check_keys(settings, "the settings")
-    losses = settings.get("losses", PRESETS["minimal"].settings["losses"])
+    losses = settings.get("losses", list(DEFAULT_LOSSES))
     if isinstance(losses, str):
         losses = [losses]
     specs = tuple(_loss_spec(e, i) for i, e in enumerate(losses))
@@ -190,7 +192,7 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     cleanings = _names(settings, "cleaning", "none")
     if "cleaning_folds" in settings:
         # Checked even where no run cleans, so a bad K never passes silently.
-        from .cleaning import check_folds
+        from .cleaning_checks import check_folds
 
         check_folds(settings["cleaning_folds"])
     heads = settings.get("heads", ["linear"])

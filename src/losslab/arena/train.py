@@ -13,16 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .calibrate import fit_calibration
 from .cleaning import clean_training_set
 from .config import RunConfig, check_config
-from .data import LM_DATASETS, load_split, prepare
+from .data import LM_DATASETS, training_set
 from .fit import train_classifier
 from .metrics import evaluate, macro_f1
 from .result import RunResult
@@ -49,48 +47,6 @@ def run(config: RunConfig, *, threads: int = 1) -> RunResult:
 
             return run_lm(config)
         return _run(config)
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """One run's tensors: the noisy training set (after the held-out cut) with the clean labels
-    it came from, the held-out calibration split, and the clean test set."""
-
-    x: Tensor
-    y: Tensor
-    y_clean: Tensor
-    x_hold: Tensor
-    y_hold: Tensor
-    x_test: Tensor
-    y_test: Tensor
-    num_classes: int
-
-
-def training_set(config: RunConfig) -> TrainingSet:
-    """The data of one run, deterministic given its config: the seed fixes the long-tail
-    subsample, the label noise and the held-out split."""
-    split = load_split(config.dataset, config.num_samples, config.data_seed)
-    rng = np.random.default_rng([config.seed, 1])
-    data = prepare(
-        split,
-        noise=config.noise,
-        noise_rate=config.noise_rate,
-        imbalance=config.imbalance,
-        rng=rng,
-    )
-    x = torch.from_numpy(data.x_train)
-    y = torch.from_numpy(data.y_train)
-    y_clean = torch.from_numpy(data.y_train_clean)
-    x_hold, y_hold = x[:0], y[:0]
-    if config.holdout > 0:
-        # Held out after the noise, so the calibration split has noisy labels too.
-        perm = torch.from_numpy(rng.permutation(len(y)))
-        cut = int(round(config.holdout * len(y)))
-        hold, keep = perm[:cut].sort().values, perm[cut:].sort().values
-        x_hold, y_hold = x[hold], y[hold]
-        x, y, y_clean = x[keep], y[keep], y_clean[keep]
-    return TrainingSet(x, y, y_clean, x_hold, y_hold, torch.from_numpy(data.x_test),
-                       torch.from_numpy(data.y_test), data.num_classes)
 
 
 def _run(config: RunConfig) -> RunResult:

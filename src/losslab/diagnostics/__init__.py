@@ -5,23 +5,25 @@ Calibration metrics are pure functions of ``(probs_or_logits, labels)`` plus sta
 ``update/compute`` classes; see ``docs/diagnostics.md``.
 """
 
-from .ca_calibration import CorrectnessAwareCalibrator, view_features
 from .calibration import (
+    AdaptiveCalibrationError,
+    BrierScore,
     CalibrationBins,
+    CalibrationError,
+    ClasswiseCalibrationError,
+    CorrectnessAwareCalibrator,
+    NegativeLogLikelihood,
     adaptive_calibration_error,
     brier_score,
     calibration_bins,
     classwise_calibration_error,
     expected_calibration_error,
+    fit_temperature,
     maximum_calibration_error,
     negative_log_likelihood,
-)
-from .calibration_metrics import (
-    AdaptiveCalibrationError,
-    BrierScore,
-    CalibrationError,
-    ClasswiseCalibrationError,
-    NegativeLogLikelihood,
+    reliability_diagram,
+    temperature_scale,
+    view_features,
 )
 from .collapse import NeuralCollapse, class_means, frame_distance, neural_collapse
 from .ensemble import ensemble_log_loss
@@ -43,7 +45,6 @@ from .landscape import (
     plot_landscape,
 )
 from .probes import ProbeComparison, compare_probes, fit_logistic_probe
-from .reliability import reliability_diagram
 from .safe_step import (
     binary_exact_radius,
     directional_logit_derivatives,
@@ -61,7 +62,6 @@ from .scaling import (
     optimal_mixture,
     predict_lr_annealing,
 )
-from .temperature import fit_temperature, temperature_scale
 from .token_compare import TokenLossComparison, TokenLossSummary, plot_token_loss_differences
 
 __all__ = [

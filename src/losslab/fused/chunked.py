@@ -18,7 +18,6 @@ Two strategies:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -37,25 +36,12 @@ from .blocks import (
     recompute_lse,
     softmax_inplace_lse,
 )
+from .chunk_config import ChunkConfig as ChunkConfig  # also imported from here by api, triton_kernels
 from .filtering import active_columns
 from .vocab_major import vocab_major_grads
 
 _BLOCK_BYTES = 10 * 2**20  # one block of logits: 10 MiB (2 % of the fp32 logits at 4096×32768)
 _MIN_ROWS = 32  # fewer rows per block starve the GEMMs
-
-
-@dataclass(frozen=True)
-class ChunkConfig:
-    """Everything the Function needs besides tensors."""
-
-    opts: LossOptions
-    reduction: str
-    strategy: str  # "forward_grads" | "recompute" | "vocab_major"
-    rows_per_block: int
-    filter_eps: float | None
-    count: int  # kept rows over the whole batch (the mean's denominator)
-    group: Any = None  # torch.distributed process group for a vocabulary-sharded weight
-    vocab_start: int = 0
 
 
 def default_rows_per_block(vocab: int, dtype: torch.dtype, softcap: bool) -> int:

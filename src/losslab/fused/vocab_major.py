@@ -26,8 +26,6 @@ bound of :mod:`losslab.fused.filtering` holds as stated there.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
@@ -38,10 +36,8 @@ from .blocks import (
     gradient_inplace,
     probabilities_inplace,
 )
+from .chunk_config import ChunkConfig
 from .filtering import entry_bound
-
-if TYPE_CHECKING:
-    from .chunked import ChunkConfig
 
 _VOCAB_TILE = 1024  # vocabulary rows per tile
 _TILE_BYTES = 8 * 2**20  # compute-precision logits of one (rows × vocabulary) tile

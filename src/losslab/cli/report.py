@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from ..commands.helptext import plain
+from .helptext import plain
 
 
 def run(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from ..arena.report import write_report
 
     if not args.directory.strip():
         raise ValueError("report: DIRECTORY must name a directory, got an empty string")

@@ -1,8 +1,8 @@
-"""Scaling-law fitting: the public surface of :mod:`.scaling_laws` (law forms, S1/S2,
-schedules, optimal multilingual mixture) and :mod:`.scaling_fit` (Huber-on-log multi-start
+"""Scaling-law fitting: the public surface of :mod:`.laws` (law forms, S1/S2,
+schedules, optimal multilingual mixture) and :mod:`.fit` (Huber-on-log multi-start
 L-BFGS-B with bootstrap intervals). See docs/diagnostics.md."""
 
-from .scaling_fit import (
+from .fit import (
     ScalingFit,
     annealing_columns,
     fit_lr_annealing,
@@ -11,7 +11,7 @@ from .scaling_fit import (
     huber,
     predict_lr_annealing,
 )
-from .scaling_laws import LAWS, ScalingLaw, annealing_areas, make_schedule, optimal_mixture
+from .laws import LAWS, ScalingLaw, annealing_areas, make_schedule, optimal_mixture
 
 __all__ = [
     "LAWS",

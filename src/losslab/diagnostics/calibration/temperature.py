@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.validation import check_number
-from ._inputs import as_labels
+from ..._core.validation import check_number
+from .._inputs import as_labels
 
 
 def fit_temperature(

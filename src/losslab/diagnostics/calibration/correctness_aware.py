@@ -79,7 +79,7 @@ class CorrectnessAwareCalibrator(nn.Module):
             seed: int = 0) -> list[float]:
         """Train on held-out (logits, views, labels) with the ca-calib objective; returns the
         mean loss of every epoch."""
-        from ..functional import ca_calib
+        from ...functional import ca_calib
 
         z = logits.detach()
         views = [v.detach() for v in view_logits]

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .calibration import calibration_bins, expected_calibration_error
+from .metrics import calibration_bins, expected_calibration_error
 
 
 def reliability_diagram(

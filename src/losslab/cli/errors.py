@@ -23,6 +23,10 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, NoReturn
 
+# Defined in _core so that library code can raise them without importing the CLI.
+from .._core.errors import RuntimeFailure as RuntimeFailure
+from .._core.errors import UsageError as UsageError
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -31,14 +35,6 @@ EXIT_SIGTERM = 128 + signal.SIGTERM
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "LOSSLAB_DEBUG"
-
-
-class UsageError(ValueError):
-    """Bad input from the user (an argument, a file): exit code 2."""
-
-
-class RuntimeFailure(RuntimeError):
-    """The command could not do its work for a reason outside its arguments: exit code 1."""
 
 
 class Terminated(BaseException):

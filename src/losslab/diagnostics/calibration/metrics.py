@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._core.validation import check_choice
-from ._inputs import check_bins, probabilities_and_labels
+from ..._core.validation import check_choice
+from .._inputs import check_bins, probabilities_and_labels
 
 BINNINGS = ("width", "mass")
 NORMS = ("l1", "l2", "max")

@@ -1,11 +1,13 @@
 """The ``losslab`` command.
 
-Each sub-command lives beside the code it drives and is listed in ``_COMMANDS`` with the module
-that defines it; that module provides ``add_parser(subparsers)``, which registers its parser(s)
-and sets ``func`` (called with the parsed namespace, returning an exit code). Only the chosen
+Each sub-command is one module of this package (``list_cmd``, ``arena``, ``report``,
+``calibration``, ``fit_scaling``), listed in ``_COMMANDS``; that module provides
+``add_parser(subparsers)``, which registers its parser and sets ``func`` (called with the parsed
+namespace, returning an exit code). Only the chosen
 command's module is imported, so ``losslab list`` starts fast and works on a base install even
 when an optional extra (e.g. ``losslab[arena]``) is missing; a command whose extra is missing
-says which one to install.
+says which one to install. How every command fails (one line, exit codes) is
+:mod:`losslab.cli.errors`.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .commands.errors import DEBUG_FLAG, EXIT_USAGE, OneLineParser, debug_requested, run_command
+from .errors import DEBUG_FLAG, EXIT_USAGE, OneLineParser, debug_requested, run_command
 
 # command name -> (module that defines it, one-line help, the extra it needs)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
-    "list": ("losslab.commands.list_cmd", "list the registered losses", ""),
-    "arena": ("losslab.arena.cli", "train models under several losses and compare them", "arena"),
-    "report": ("losslab.arena.report_cli", "write the HTML report of an arena run", "arena,plot"),
-    "fit-scaling": ("losslab.diagnostics.cli", "fit a scaling law to a CSV of losses", ""),
-    "calibration": ("losslab.diagnostics.cli", "calibration metrics of saved predictions", ""),
+    "list": ("losslab.cli.list_cmd", "list the registered losses", ""),
+    "arena": ("losslab.cli.arena", "train models under several losses and compare them", "arena"),
+    "report": ("losslab.cli.report", "write the HTML report of an arena run", "arena,plot"),
+    "fit-scaling": ("losslab.cli.fit_scaling", "fit a scaling law to a CSV of losses", ""),
+    "calibration": ("losslab.cli.calibration", "calibration metrics of saved predictions", ""),
 }
 
 
@@ -83,6 +85,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         extra = _COMMANDS.get(args.command, ("", "", ""))[2] or "all"
         return int(_missing_extra(args.command, extra, err)(args))
-
-if __name__ == "__main__":
-    raise SystemExit(main())

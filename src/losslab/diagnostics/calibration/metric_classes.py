@@ -14,9 +14,9 @@ import abc
 import torch
 from torch import Tensor
 
-from .._core.validation import check_choice
-from ._inputs import check_bins, probabilities_and_labels
-from .calibration import (
+from ..._core.validation import check_choice
+from .._inputs import check_bins, probabilities_and_labels
+from .metrics import (
     BINNINGS,
     NORMS,
     adaptive_calibration_error,

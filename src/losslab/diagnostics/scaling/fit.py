@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .scaling_laws import LAWS, ScalingLaw, annealing_areas
+from .laws import LAWS, ScalingLaw, annealing_areas
 
 
 def huber(r: Tensor, delta: float = 1e-3) -> Tensor:
@@ -131,7 +131,7 @@ def fit_scaling_law(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> ScalingFit:
-    """Fit one of :data:`~losslab.diagnostics.scaling_laws.LAWS` to observed losses.
+    """Fit one of :data:`~losslab.diagnostics.scaling.laws.LAWS` to observed losses.
 
     Args:
         law: ``"power"``, ``"chinchilla"``, ``"nmt"``, ``"lr-annealing"`` or ``"multilingual"``.

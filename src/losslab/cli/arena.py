@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..commands.helptext import plain
-from .config import RunConfig, run_key
-from .guard import check_store, store_errors
-from .presets import PRESETS, Claim, Preset, get_preset
-from .settings import executor_settings, load_toml, to_sweep
-from .store import RunStore
-from .summary import aggregate, config_settings, format_table
-from .sweep import check_sweep, execute
+from ..arena.config import RunConfig, run_key
+from ..arena.guard import check_store, store_errors
+from ..arena.presets import PRESETS, Claim, Preset, get_preset
+from ..arena.settings import executor_settings, load_toml, to_sweep
+from ..arena.store import RunStore
+from ..arena.summary import aggregate, config_settings, format_table
+from ..arena.sweep import check_sweep, execute
+from .helptext import plain
 
 
 def _csv_floats(text: str) -> list[float]:
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"arena: {skipped} runs already finished, {ran} run now", file=sys.stderr)
     print(format_table(aggregate(stored)))
     if args.report:
-        from .report import write_report
+        from ..arena.report import write_report
 
         path = write_report(args.out)
         print(f"arena: report written to {path}", file=sys.stderr)

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``losslab`` CLI that have no better home."""
