@@ -236,7 +236,7 @@ class _PlackettLuce(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         ctx.grad = torch.empty_like(z) if keep_grad else None
         value, bad = _loss_rows(z, t, y, tau, ctx.grad)
-        ctx.name = "PlackettLuce"  # named by first_order_only's error
+        ctx.loss_name = "PlackettLuce"  # named by first_order_only's error
         ctx.tau = tau
         ctx.save_for_backward(z, t, y)
         ctx.mark_non_differentiable(bad)

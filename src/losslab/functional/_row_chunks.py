@@ -92,7 +92,7 @@ class _RowChunked(torch.autograd.Function):
                 acc.append(t)
         outputs = tuple(torch.cat(parts) for parts in outs)
         ctx.kernel, ctx.step, ctx.n_inputs = kernel, step, len(inputs)
-        ctx.name = type(kernel).__name__.lstrip("_")  # named by first_order_only's error
+        ctx.loss_name = type(kernel).__name__.lstrip("_")  # named by first_order_only's error
         ctx.save_for_backward(*inputs, *(torch.cat(parts) for parts in kept))
         ctx.mark_non_differentiable(*(o for o in outputs if not o.is_floating_point()))
         return outputs

@@ -164,9 +164,10 @@ class _SoftmaxRowStats(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, z: Tensor, y: Tensor, want_sum: bool, q: float | None
+        ctx: Any, z: Tensor, y: Tensor, want_sum: bool, q: float | None, loss_name: str
     ) -> tuple[Tensor, Tensor, Tensor]:
         ctx.set_materialize_grads(False)
+        ctx.loss_name = loss_name  # named by first_order_only's error
         log_p = torch.log_softmax(z, dim=1)
         idx = y.unsqueeze(1)
         log_p_y = log_p.gather(1, idx).squeeze(1)
@@ -185,10 +186,10 @@ class _SoftmaxRowStats(torch.autograd.Function):
     @once_differentiable  # hand-written first-order backward: double backward raises
     def backward(
         ctx: Any, g_y: Tensor | None, g_sum: Tensor | None, g_gap: Tensor | None
-    ) -> tuple[Tensor | None, None, None, None]:
+    ) -> tuple[Tensor | None, None, None, None, None]:
         log_p, idx = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         num_classes = log_p.shape[1]
         # d log p_y = e_y - p;  d Σ log p_k = 1 - C·p;  d Σ(1 - p_k^q) = -q·p^q + q·(Σ p^q)·p.
         coef = torch.zeros_like(log_p[:, 0])
@@ -210,24 +211,26 @@ class _SoftmaxRowStats(torch.autograd.Function):
             grad.add_(g_sum.unsqueeze(1))
         if g_y is not None:
             grad.scatter_add_(1, idx, g_y.unsqueeze(1))
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
-def target_log_prob(z: Tensor, y: Tensor) -> Tensor:
-    """log p_y of (K, C) logits, with the fused backward ``g·(e_y - p)``."""
+def target_log_prob(z: Tensor, y: Tensor, loss_name: str) -> Tensor:
+    """log p_y of (K, C) logits, with the fused backward ``g·(e_y - p)``; ``loss_name`` is the
+    public loss function that a refused second derivative names."""
     out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
-        z, y, False, None
+        z, y, False, None, loss_name
     )
     return out[0]
 
 
 def softmax_row_stats(
-    z: Tensor, y: Tensor, *, want_sum: bool = False, q: float | None = None
+    z: Tensor, y: Tensor, loss_name: str, *, want_sum: bool = False, q: float | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of (K, C) logits, each (K,); the last two
-    are zeros unless ``want_sum`` / ``q`` are given."""
+    are zeros unless ``want_sum`` / ``q`` are given. ``loss_name``: as in
+    :func:`target_log_prob`."""
     out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
-        z, y, want_sum, q
+        z, y, want_sum, q, loss_name
     )
     return out[0], out[1], out[2]
 
@@ -298,7 +301,7 @@ def comp_sum(
     s = float(tau) - 1.0
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return power_log_loss(target_log_prob(z, y), s)
+        return power_log_loss(target_log_prob(z, y, "comp_sum"), s)
 
     return logit_loss(
         "comp_sum",
@@ -329,7 +332,8 @@ class _StandardisedTarget(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, z: Tensor, y: Tensor) -> Tensor:
+    def forward(ctx: Any, z: Tensor, y: Tensor, loss_name: str) -> Tensor:
+        ctx.loss_name = loss_name  # named by first_order_only's error
         # amax and amin separately: aminmax over a dim is several times slower on CPU.
         s = torch.maximum(z.amax(dim=1, keepdim=True), -z.amin(dim=1, keepdim=True))
         s = torch.where(s > 0, s, torch.ones_like(s))
@@ -351,7 +355,7 @@ class _StandardisedTarget(torch.autograd.Function):
     @staticmethod
     @first_order_only
     @once_differentiable  # hand-written first-order backward: double backward raises
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
         u, idx, s, m, sigma, spread, z_hat = ctx.saved_tensors
         num_classes = u.shape[1]
         # g/σ_z with σ_z = σ·m·s, divided in steps so extreme scales do not overflow early.
@@ -359,12 +363,12 @@ class _StandardisedTarget(torch.autograd.Function):
         coef = -(a * z_hat) / (num_classes * sigma)
         grad = torch.addcmul((-a / num_classes).unsqueeze(1), u, coef.unsqueeze(1))
         grad.scatter_add_(1, idx, a.unsqueeze(1))
-        return grad, None
+        return grad, None, None
 
 
 def _standardised_target(z: Tensor, y: Tensor) -> Tensor:
     """ẑ_y = (z_y - μ)/σ of (K, C) logits (see :class:`_StandardisedTarget`)."""
-    return _StandardisedTarget.apply(z, y)  # type: ignore[no-untyped-call,no-any-return]
+    return _StandardisedTarget.apply(z, y, "spherical_z_loss")  # type: ignore[no-untyped-call,no-any-return]
 
 
 def spherical_z_loss(

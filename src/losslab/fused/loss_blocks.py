@@ -299,7 +299,7 @@ class LinearLossFunction(torch.autograd.Function):
     def forward(ctx: Any, cfg: SweepConfig, y: Tensor, rows: Tensor | None, h: Tensor,
                 weight: Tensor, bias: Tensor | None, t_h: Tensor | None, t_w: Tensor | None,
                 t_b: Tensor | None, *extras: Tensor | None) -> Tensor:
-        ctx.cfg, ctx.name = cfg, "linear_loss"
+        ctx.cfg, ctx.loss_name = cfg, "linear_loss"
         ctx.want = list(ctx.needs_input_grad[3:])
         ctx.save_for_backward(y, rows, h, weight, bias, t_h, t_w, t_b, *extras)
         student = Head(h, weight, bias)
