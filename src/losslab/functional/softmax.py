@@ -254,6 +254,42 @@ def power_log_loss(log_p: Tensor, s: float) -> Tensor:
     return -torch.expm1(s * log_p) / s
 
 
+class _NegativePowerLoss(torch.autograd.Function):
+    """``(1 - p_y^s) / s`` per row for ``s < 0`` (comp-sum with τ < 1), whose gradient
+    ``p_y^s·(p - e_y)`` is formed in log space.
+
+    Through :func:`target_log_prob` the chain rule would multiply ``p_y^s`` (``inf`` once
+    ``|s·log p_y|`` passes the dtype's range, e.g. ±1e4 logits at τ = 0) by ``p_k`` (0 there):
+    ``inf·0 = NaN``. Here each entry is one exponential, ``p_y^s·p_k = exp(s·log p_y + log p_k)``
+    and, for the target, ``-p_y^s·(1 - p_y) = -exp(s·log p_y + log Σ_{k≠y} p_k)``: every entry
+    is its exact value, ``±inf`` only where that value itself exceeds the dtype (the loss is
+    then ``inf`` too), 0 where it underflows, never NaN. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, y: Tensor, s: float, loss_name: str) -> Tensor:
+        ctx.loss_name = loss_name  # named by first_order_only's error
+        log_p = torch.log_softmax(z, dim=1)
+        idx = y.unsqueeze(1)
+        log_p_y = log_p.gather(1, idx).squeeze(1)
+        ctx.save_for_backward(log_p, idx)
+        ctx.s = s
+        return -torch.expm1(s * log_p_y) / s
+
+    @staticmethod
+    @first_order_only
+    @once_differentiable  # hand-written first-order backward: double backward raises
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
+        log_p, idx = ctx.saved_tensors
+        s = float(ctx.s)
+        log_scale = (s * log_p.gather(1, idx)).squeeze(1)  # log p_y^s
+        grad = torch.exp(log_p + log_scale.unsqueeze(1)).mul_(g.unsqueeze(1))
+        log_rest = torch.logsumexp(log_p.scatter(1, idx, float("-inf")), dim=1)  # log(1 - p_y)
+        target = torch.exp(log_scale + log_rest).mul_(g).neg_()
+        grad.scatter_(1, idx, target.unsqueeze(1))
+        return grad, None, None, None
+
+
 def _check_comp_sum(*, tau: float) -> None:
     check_number("comp_sum", "tau", tau, low=0.0)
 
@@ -279,7 +315,9 @@ def comp_sum(
     Members: τ=0 sum-exponential ``1/p_y - 1``; τ=1 cross-entropy; τ∈(1,2) GCE with q=τ-1;
     τ=2 ``1 - p_y`` (half of MAE). The gradient is ``p_y^{τ-1}·(p - e_y)``: τ<1 amplifies hard
     samples (unbounded loss; it overflows to ``inf`` when ``(1-τ)·|log p_y|`` exceeds the
-    dtype's range), τ>1 damps them (bounded by ``1/(τ-1)``). Any τ ≥ 0 is accepted, but the
+    dtype's range; the gradient is then still exact entrywise: ``±inf`` only in the entries
+    whose true value overflows, e.g. the target and the offending classes, never NaN), τ>1
+    damps them (bounded by ``1/(τ-1)``). Any τ ≥ 0 is accepted, but the
     paper's analysis and experiments cover τ ∈ [0, 2]; τ > 2 is outside the studied range.
 
     Args:
@@ -301,6 +339,8 @@ def comp_sum(
     s = float(tau) - 1.0
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
+        if s < -_POWER_CE_SWITCH:  # τ < 1: p_y^s can overflow; its gradient is kept exact
+            return _NegativePowerLoss.apply(z, y, s, "comp_sum")  # type: ignore[no-untyped-call,no-any-return]
         return power_log_loss(target_log_prob(z, y, "comp_sum"), s)
 
     return logit_loss(
