@@ -30,7 +30,7 @@ x = [0, 1, 3, 4.5, 7] it is 9, so σ = 90 (the median of the full N × N matrix,
 included, would be 6.25). Every log argument is floored at 1e-12. The objective is
 :math:`\hat D_{CS} + \beta I_{CS}(x;t)` (β = 0.01).
 
-Example (spec B§9: x = [0, 1, 2], y = [0, 1, 0], ŷ = [0.1, 0.8, 0.3], σ = 1):
+Example (x = [0, 1, 2], y = [0, 1, 0], ŷ = [0.1, 0.8, 0.3], σ = 1):
     >>> import torch
     >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
     >>> y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
@@ -116,7 +116,7 @@ def cs_conditional_divergence(
         sigma: kernel width (one σ for all Gram matrices) or ``None`` (median rule on x).
         denominator: ``"sum_sq"`` (official code) or ``"sq_sum"``.
 
-    Example (spec B§9; ``"sq_sum"`` gives 0.0326024):
+    Example (``"sq_sum"`` gives 0.0326024):
         >>> import torch
         >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
         >>> y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
@@ -160,7 +160,7 @@ def cs_mutual_information(
 
     ``normalized`` divides by ``sqrt(I_CS(x;x)·I_CS(t;t))`` as the released training script.
 
-    Example (spec B§9: x = [0, 1, 2], t = [(0, 1), (1, 0), (2, 2)], σ = 1):
+    Example (x = [0, 1, 2], t = [(0, 1), (1, 0), (2, 2)], σ = 1):
         >>> import torch
         >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
         >>> t = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], dtype=torch.float64)
@@ -199,7 +199,7 @@ def cs_ib_loss(
         t: (N,) or (N, e) bottleneck representation; beta: β >= 0 (0.01); sigma, denominator:
         as :func:`cs_conditional_divergence`; normalized: as :func:`cs_mutual_information`.
 
-    Example (spec B§9 values: 0.0310482 + 0.01 × 0.9467952):
+    Example (0.0310482 + 0.01 × 0.9467952):
         >>> import torch
         >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
         >>> y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""Label-distributionally robust losses: LDR-KL and its adaptive form ALDR-KL (spec A§3).
+"""Label-distributionally robust losses: LDR-KL and its adaptive form ALDR-KL.
 
 LDR-KL is the worst case, over label distributions π within a KL ball around uniform, of the
 margin-shifted logit differences; its closed form is a temperature-λ log-mean-exp. ALDR-KL

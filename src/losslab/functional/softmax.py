@@ -235,9 +235,9 @@ def softmax_row_stats(
     return out[0], out[1], out[2]
 
 
-# --- comp-sum family and the spherical Z-loss (spec A§1, A§4.1) --------------------------
+# --- comp-sum family and the spherical Z-loss --------------------------
 
-# Below this |s| the power form is replaced by its s → 0 limit, -log p_y (spec A§1.3).
+# Below this |s| the power form is replaced by its s → 0 limit, -log p_y.
 _POWER_CE_SWITCH = 1e-6
 
 
