@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from .._core.block_sizes import ROW_TEMPORARY_ELEMENTS
 from .._core.logit_loss import logit_loss
 from .._core.validation import check_number
 
@@ -137,8 +138,8 @@ def cross_entropy(
 
 # --- shared fast paths: row statistics of log_softmax with a hand-written backward ----------
 
-# Elements per block of row-blocked temporaries (8 MB in float32).
-_BLOCK_ELEMENTS = 1 << 21
+# Elements per block of row-blocked temporaries: losslab._core.block_sizes.
+_BLOCK_ELEMENTS = ROW_TEMPORARY_ELEMENTS
 
 
 def row_blocks(x: Tensor) -> list[slice]:
