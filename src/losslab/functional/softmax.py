@@ -19,7 +19,7 @@ from torch.autograd.function import once_differentiable
 from .._core.autograd import first_order_only
 from .._core.block_sizes import ROW_TEMPORARY_ELEMENTS
 from .._core.logit_loss import logit_loss
-from .._core.validation import check_number
+from .._core.validation import check_number, values_checkable
 
 _F32 = torch.finfo(torch.float32)
 
@@ -262,7 +262,7 @@ class _NegativePowerLoss(torch.autograd.Function):
     Through :func:`target_log_prob` the chain rule would multiply ``p_y^s`` (``inf`` once
     ``|s·log p_y|`` passes the dtype's range, e.g. ±1e4 logits at τ = 0) by ``p_k`` (0 there):
     ``inf·0 = NaN``. Here each entry is one exponential, ``p_y^s·p_k = exp(s·log p_y + log p_k)``
-    and, for the target, ``-p_y^s·(1 - p_y) = -exp(s·log p_y + log Σ_{k≠y} p_k)``: every entry
+    and, for the target, ``-p_y^s·(1 - p_y) = -exp(s·log p_y + log(1 - p_y))``: every entry
     is its exact value, ``±inf`` only where that value itself exceeds the dtype (the loss is
     then ``inf`` too), 0 where it underflows, never NaN. Not twice differentiable.
     """
@@ -283,9 +283,22 @@ class _NegativePowerLoss(torch.autograd.Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
         log_p, idx = ctx.saved_tensors
         s = float(ctx.s)
-        log_scale = (s * log_p.gather(1, idx)).squeeze(1)  # log p_y^s
-        grad = torch.exp(log_p + log_scale.unsqueeze(1)).mul_(g.unsqueeze(1))
-        log_rest = torch.logsumexp(log_p.scatter(1, idx, float("-inf")), dim=1)  # log(1 - p_y)
+        log_p_y = log_p.gather(1, idx).squeeze(1)
+        log_scale = s * log_p_y  # log p_y^s
+        coef = torch.exp(log_scale) * g
+        if values_checkable(log_p, coef):
+            # Rows whose factor p_y^s·g is finite: p·factor, two passes like cross-entropy's.
+            grad = torch.exp(log_p).mul_(coef.unsqueeze(1))
+            bad = ~torch.isfinite(coef)
+            if bool(bad.any()):  # the rest one exponential per entry, in log space
+                rows = bad.nonzero().squeeze(1)
+                grad[rows] = (torch.exp(log_p[rows] + log_scale[rows].unsqueeze(1))
+                              .mul_(g[rows].unsqueeze(1)))
+        else:  # traced or meta: every row in log space
+            grad = torch.add(log_p, log_scale.unsqueeze(1)).exp_().mul_(g.unsqueeze(1))
+        # log(1 - p_y), accurate on both sides of p_y = 1/2 (-inf where p_y rounds to 1).
+        log_rest = torch.where(log_p_y < -math.log(2.0), torch.log1p(-torch.exp(log_p_y)),
+                               torch.log(-torch.expm1(log_p_y)))
         target = torch.exp(log_scale + log_rest).mul_(g).neg_()
         grad.scatter_(1, idx, target.unsqueeze(1))
         return grad, None, None, None
