@@ -140,3 +140,31 @@ def test_gpg_worked_value_teachers_detached():
         gpg_loss(h, r, low, y, lam=1.5)
     with pytest.raises(ValueError, match="gpg_loss: the three logits must share"):
         gpg_loss(h, r[:, :2], low, y)
+
+
+def test_cs_median_bandwidth_follows_the_official_rule():
+    """σ for sigma=None: 10 × the median below the diagonal of cat([X, X])'s squared distances.
+
+    By hand, x = [0, 1, 3, 4.5, 7]: the distinct squared distances are 1, 2.25, 4, 6.25, 9,
+    12.25, 16, 20.25, 36, 49; the 45 lower-triangle values of the stacked 10-point sample are
+    5 zeros (a point and its copy) and 4 copies of each, so the 23rd (the median) is 9 and
+    σ = 90. The full 5 × 5 matrix with its diagonal zeros gives 6.25 (σ = 62.5): the old rule.
+    """
+    from losslab.functional.cs_divergence import median_bandwidth
+
+    x = torch.tensor([[0.0], [1.0], [3.0], [4.5], [7.0]], dtype=torch.float64)
+    assert median_bandwidth(x) == 90.0
+    # N = 4 (an even count, 28): 4 zeros then 4 copies each of 1, 2.25, 4, 9, 12.25, 20.25;
+    # the middle two (14th, 15th) are both 4.
+    assert median_bandwidth(x[:4]) == pytest.approx(40.0)
+    y = torch.tensor([0.0, 1.0, 0.0, 2.0, 1.0], dtype=torch.float64)
+    yp = torch.tensor([0.1, 0.8, 0.3, 1.5, 1.2], dtype=torch.float64)
+    auto = cs_mutual_information(x, x, sigma=None)
+    assert auto.item() == pytest.approx(cs_mutual_information(x, x, sigma=90.0).item(), rel=1e-12)
+    assert auto.item() != pytest.approx(cs_mutual_information(x, x, sigma=62.5).item(), rel=1e-6)
+    assert cs_conditional_divergence(x, y, yp, sigma=None).item() == pytest.approx(
+        cs_conditional_divergence(x, y, yp, sigma=90.0).item(), rel=1e-12
+    )
+    assert cs_ib_loss(x, y, yp, x, sigma=None).item() == pytest.approx(
+        cs_ib_loss(x, y, yp, x, sigma=90.0).item(), rel=1e-12
+    )

@@ -58,7 +58,7 @@ def test_row_stats_match_autograd_and_gradcheck(block, outputs):
     weights = (1.0, -0.3, 0.7)
 
     def fast(z):
-        stats = S.softmax_row_stats(z, t, want_sum=True, q=0.4)
+        stats = S.softmax_row_stats(z, t, "test", want_sum=True, q=0.4)
         return sum(weights[i] * stats[i] for i in outputs)
 
     def ref(z):
@@ -74,7 +74,7 @@ def test_row_stats_match_autograd_and_gradcheck(block, outputs):
 def test_small_q_gap_sum_has_no_cancellation(block):
     # Σ(1 - p^q) ≈ C·q·H for small q: summed directly, not as C - Σ p^q.
     x, t = _batch(scale=1.0)
-    _, _, gap = S.softmax_row_stats(x.float(), t, q=1e-4)
+    _, _, gap = S.softmax_row_stats(x.float(), t, "test", q=1e-4)
     _, _, ref = _ref_stats(x, t, 1e-4)
     torch.testing.assert_close(gap.double(), ref, rtol=1e-5, atol=0.0)
 
@@ -96,7 +96,7 @@ def test_normalised_losses_match_autograd(block, fn, ref):
 @pytest.mark.parametrize("lam, c", [(10.0, 0.1), (0.5, 2.0), (1e-2, 1.0), (1e3, 0.0)])
 def test_ldr_rows_match_autograd(lam, c):
     x, t = _batch()
-    v1, g1 = _value_and_grad(lambda z: L._ldr_rows(z, t, c, lam), x)
+    v1, g1 = _value_and_grad(lambda z: L._ldr_rows(z, t, c, lam, "ldr_kl"), x)
     v2, g2 = _value_and_grad(lambda z: _ref_ldr(z, t, c, lam), x)
     # The reference's logsumexp - log C cancels at large λ (≈1e-9 relative at λ = 1e3).
     torch.testing.assert_close(v1, v2, rtol=1e-7, atol=1e-12)
@@ -106,11 +106,11 @@ def test_ldr_rows_match_autograd(lam, c):
 def test_ldr_rows_with_per_row_lambda_gradcheck():
     x, t = _batch()
     lam = torch.linspace(0.3, 5.0, x.shape[0], dtype=torch.float64)
-    v1, g1 = _value_and_grad(lambda z: L._ldr_rows(z, t, 0.4, lam), x)
+    v1, g1 = _value_and_grad(lambda z: L._ldr_rows(z, t, 0.4, lam, "ldr_kl"), x)
     v2, g2 = _value_and_grad(lambda z: _ref_ldr(z, t, 0.4, lam), x)
     torch.testing.assert_close(v1, v2)
     torch.testing.assert_close(g1, g2)
-    assert torch.autograd.gradcheck(lambda z: L._ldr_rows(z, t, 0.4, lam),
+    assert torch.autograd.gradcheck(lambda z: L._ldr_rows(z, t, 0.4, lam, "ldr_kl"),
                                     (x.clone().requires_grad_(),))
 
 

@@ -5,7 +5,12 @@ instead of several). Such a backward is first order: differentiating it again wo
 drop terms. PyTorch's ``once_differentiable`` alone leaves the error to a later, confusing
 "tensor appears to not have been used in the graph" (and ``allow_unused=True`` would then
 return ``None``, a silent zero), so :func:`first_order_only` raises at once, naming the
-function, when a backward runs with ``create_graph=True``.
+loss function, when a backward runs with ``create_graph=True``.
+
+A Function shared by several losses names the one it serves by receiving the public
+function's name as a plain argument of ``.apply`` (a constant that ``torch.compile`` traces
+through) and storing it as ``ctx.loss_name``. Not ``ctx.name``: the autograd node already has
+a built-in ``name()`` method, which that attribute would read instead.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ def first_order_only(backward: BackwardFn) -> BackwardFn:
     @functools.wraps(backward)
     def guarded(ctx: Any, *grads: Any) -> Any:
         if torch.is_grad_enabled():  # the engine enables grad mode only for create_graph=True
-            name = getattr(ctx, "name", None) or type(ctx).__name__.removesuffix("Backward")
+            name = getattr(ctx, "loss_name", None)
+            if not isinstance(name, str):  # a Function that names no loss: its own class
+                name = type(ctx).__name__.removesuffix("Backward").lstrip("_")
             raise NotImplementedError(
                 f"losslab: {name} has a hand-written first-order backward; second derivatives "
                 f"(create_graph=True: Hessian-vector products, gradient-norm penalties) are not "

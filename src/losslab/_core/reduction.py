@@ -1,6 +1,6 @@
 """One tested reduction for every loss: mean / sum / none with class weights and ignored rows.
 
-Conventions (design.md):
+Conventions (the reduction rows of ``docs/conventions.md``):
 
 * ``mean`` is the weighted mean ``sum_i w_{y_i} l_i / sum_i w_{y_i}`` over kept rows, or the
   plain mean when no weights are given.

@@ -4,10 +4,9 @@ Block-wise kernels (the fused linear cross-entropy, the Plackett–Luce loss) wo
 hundred KiB to a few MiB per block. Allocating those temporaries afresh for each block is
 not free on the CPU: glibc serves them from the top of its heap and, once a block frees
 more than its trim threshold there, returns the memory to the OS, so the next block
-page-faults it back in. For the Plackett–Luce loss at 65536×1000 that cost 1.1 s of a
-2.6 s forward (measured: the same loop ran in 1.4 s with ``MALLOC_TRIM_THRESHOLD_`` raised).
-A :class:`Scratch` allocates each named buffer once, at its largest size, and hands out
-views of it, which ``out=`` arguments and in-place operations then fill.
+page-faults it back in (the measured cost is in ``docs/benchmarks.md``, "Measurements behind
+implementation choices"). A :class:`Scratch` allocates each named buffer once, at its largest
+size, and hands out views of it, which ``out=`` arguments and in-place operations then fill.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def neural_collapse(
         frame: ``"etf"`` (centred means, simplex ETF) or ``"orthogonal"`` (uncentred means,
             orthogonal frame).
 
-    Example (spec B§16): H = [[1,.1],[.9,−.1],[−1,.2],[−1.2,0]], labels [0,0,1,1],
+    Example: H = [[1,.1],[.9,−.1],[−1,.2],[−1.2,0]], labels [0,0,1,1],
         W = [[1,.05],[−1,0]] → NC1 = 0.0026250, weight ETF distance 0.0010819,
         NC3 = 0.0778283, NC4 = 0.
     """

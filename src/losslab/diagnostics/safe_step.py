@@ -193,7 +193,7 @@ def safe_step_radius(
 
     Example: a linear model z = W x with x = (1,) and direction (1, 0, −1) on W (norm √2)
         has a = (1, 0, −1)/√2, spread √2 and ρ = π/√2 = 2.221441; with x = (√2,) the
-        spread is 2 and ρ = π/2 = 1.570796 (the spec's a = (1, 0, −1) case).
+        spread is 2 and ρ = π/2 = 1.570796 (the a = (1, 0, −1) case).
 
     Reference: Sao, "Ghosts of Softmax: Complex Singularities That Limit Safe Step Sizes in
     Cross-Entropy", arXiv 2603.13552 (2026); official code piyush314/ghosts-of-softmax.

@@ -1,4 +1,4 @@
-"""Re-exports of the logit-space objective families of issue 5 (overlap, metric surrogates,
+"""Re-exports of the later logit-space objective families (overlap, metric surrogates,
 distillation, confidence, consistency, distributional, adversarial), so that ``functional/__init__`` needs
 one import line for all of them."""
 

@@ -15,7 +15,8 @@ of the cost, so it is made cheap:
 * exact reference (:func:`ascending_pl_order`): int64 keys (teacher value, class index), so
   an unstable sort reproduces the stable order (ties by class index);
 * fast path (CPU, float32, C ≤ 4096): int32 keys — the teacher quantised monotonically to
-  the bits the class index leaves free, then the index — sort 2.4× faster than int64 keys.
+  the bits the class index leaves free, then the index — a faster sort than int64 keys
+  (measured in ``docs/benchmarks.md``, "Measurements behind implementation choices").
   Quantisation can only swap classes whose teacher values share a quantisation step; those
   are found by checking the sorted teacher values and repaired (a swapped pair is swapped
   back; a row with a longer run of shared steps is re-sorted with the exact keys), so the
@@ -36,6 +37,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from .._core.block_sizes import PLACKETT_LUCE_ELEMENTS
 from .._core.scratch import Scratch
 from ._row_chunks import block_slices
 from ._softmax_ops import rowdot
@@ -45,12 +47,9 @@ INT32_KEY_MAX_CLASSES = 4096
 #: Rows whose teacher spans more than this (masked classes at -inf or -1e9) are quantised
 #: over their top MASK_WINDOW only; anything further below shares the lowest step.
 MASK_WINDOW = 1024.0
-#: Elements per block on the CPU (2 MiB of float32 per buffer): larger than the other row
-#: kernels' blocks, because this loss runs ~20 operations per block, several of them on
-#: small per-row tensors, whose dispatch cost larger blocks amortise (measured forward at
-#: 65536×1000, one thread: 1.55 s in 65-row blocks, 1.27–1.35 s in 524-row blocks, 1.43 s
-#: in 4192-row blocks).
-BLOCK_ELEMENTS = 1 << 19
+#: Elements per block on the CPU: losslab._core.block_sizes (the measurement behind it is in
+#: docs/benchmarks.md).
+BLOCK_ELEMENTS = PLACKETT_LUCE_ELEMENTS
 
 
 def _ordered_int(t: Tensor) -> Tensor:
@@ -236,7 +235,7 @@ class _PlackettLuce(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         ctx.grad = torch.empty_like(z) if keep_grad else None
         value, bad = _loss_rows(z, t, y, tau, ctx.grad)
-        ctx.name = "PlackettLuce"  # named by first_order_only's error
+        ctx.loss_name = "PlackettLuce"  # named by first_order_only's error
         ctx.tau = tau
         ctx.save_for_backward(z, t, y)
         ctx.mark_non_differentiable(bad)

@@ -7,7 +7,7 @@ run at memory bandwidth and its allocation costs page faults. A :class:`RowKerne
 sees a block of about 2¹⁶ elements at a time (65 rows at C = 1000, 256 KiB per tensor), so
 its intermediates stay in cache; it keeps only per-row statistics (K,) for the backward,
 which recomputes what it needs block by block and writes the gradient once. The measured
-effect (``benchmarks/losses.py``): KD from 2.5× to ≈1.1× the time of ``F.cross_entropy``.
+effect is in ``docs/benchmarks.md`` ("Measurements behind implementation choices").
 
 On devices other than the CPU the whole batch is one block (kernel launches, not cache,
 dominate there). Backward passes are first order (:func:`~losslab._core.autograd.first_order_only`);
@@ -23,15 +23,13 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from .._core.block_sizes import CPU_BLOCK_ELEMENTS, MIN_ROWS
 
 Rows = tuple[Tensor, ...]  # row-aligned blocks of a kernel's inputs, outputs or statistics
 Needs = tuple[bool, ...]  # which inputs need a gradient
 Grads = tuple[Tensor | None, ...]  # one gradient (or None) per input
 
-#: Elements per block on the CPU: 256 KiB of float32, inside a core's L2 cache.
-CPU_BLOCK_ELEMENTS = 1 << 16
-#: Fewest rows per block (on wide rows a block exceeds CPU_BLOCK_ELEMENTS).
-MIN_ROWS = 8
+# Block sizes (CPU_BLOCK_ELEMENTS, MIN_ROWS): losslab._core.block_sizes.
 
 
 def rows_per_block(x: Tensor, elements: int | None = None) -> int:
@@ -41,8 +39,6 @@ def rows_per_block(x: Tensor, elements: int | None = None) -> int:
     if x.device.type != "cpu":
         return max(rows, 1)
     width = x[0].numel() if rows else 1
-    # At least MIN_ROWS rows: at LM vocabularies (C ~ 1e5) single-row blocks would spend more
-    # in per-block dispatch than the cache saves.
     return max(MIN_ROWS, (elements or CPU_BLOCK_ELEMENTS) // max(width, 1))
 
 
@@ -92,7 +88,7 @@ class _RowChunked(torch.autograd.Function):
                 acc.append(t)
         outputs = tuple(torch.cat(parts) for parts in outs)
         ctx.kernel, ctx.step, ctx.n_inputs = kernel, step, len(inputs)
-        ctx.name = type(kernel).__name__.lstrip("_")  # named by first_order_only's error
+        ctx.loss_name = type(kernel).__name__.lstrip("_")  # named by first_order_only's error
         ctx.save_for_backward(*inputs, *(torch.cat(parts) for parts in kept))
         ctx.mark_non_differentiable(*(o for o in outputs if not o.is_floating_point()))
         return outputs

@@ -10,7 +10,7 @@ on the clean inputs:
         + \nu \sup_{\|x' - x\| \le \epsilon} \big\|\Delta_h(x', y) - \Delta_h(x, y)\big\|_2,
     \qquad \Delta_h(x, y) = \big(h(x)_k - h(x)_y\big)_{k=1}^{C}
 
-**Unverified** (spec A§1.4, recalled, not re-read in the paper): the exact smooth term (we use
+**Unverified** (recalled, not re-read in the paper): the exact smooth term (we use
 the L2 norm of the change in logit differences; ``smooth_term="kl"`` gives the TRADES-style
 KL(softmax h(x) ‖ softmax h(x')) alternative), whether a 1/ρ margin scale enters the
 comp-sum term (``rho``, default 1 = none), and the experimental defaults of ν, ε and τ (ours:

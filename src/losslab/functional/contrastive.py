@@ -109,7 +109,7 @@ def nt_xent_loss(
             pair, anchor-major order, as PML's ``(a1, p)``).
         temperature: τ > 0 (PML default 0.07; SimCLR 0.1, 0.5 in its ablations).
 
-    Example (spec B§2a: views at 0°, 30°, 90°, 135°, pairs (0, 1), (2, 3), τ = 0.5):
+    Example (views at 0°, 30°, 90°, 135°, pairs (0, 1), (2, 3), τ = 0.5):
         >>> import torch
         >>> a = torch.tensor([0.0, 30.0, 90.0, 135.0]).deg2rad()
         >>> z = torch.stack([a.cos(), a.sin()], 1)

@@ -21,11 +21,16 @@ term is the CS quadratic mutual information
                  - 2\log_2\frac{\mathbf 1^\top K L \mathbf 1}{N^3}
 
 optionally normalised by :math:`\sqrt{I_{CS}(x;x)\,I_{CS}(t;t)}` (the released script).
-``sigma=None`` uses 10 × the median pairwise squared distance (at least 1e-2), the code's
-helper. Every log argument is floored at 1e-12. The objective is
+``sigma=None`` uses the official code's bandwidth helper: 10 × the median of the squared
+distances below the diagonal of the distance matrix of the stacked sample ``cat([X, X])``
+(at least 1e-2). That set holds every distinct pair four times and the N zero distances
+between a point and its copy, and not the 2N zeros of the diagonal; its size N(2N - 1) is even
+for even N, where the median is the mean of the two middle values (numpy's). For
+x = [0, 1, 3, 4.5, 7] it is 9, so σ = 90 (the median of the full N × N matrix, diagonal
+included, would be 6.25). Every log argument is floored at 1e-12. The objective is
 :math:`\hat D_{CS} + \beta I_{CS}(x;t)` (β = 0.01).
 
-Example (spec B§9: x = [0, 1, 2], y = [0, 1, 0], ŷ = [0.1, 0.8, 0.3], σ = 1):
+Example (x = [0, 1, 2], y = [0, 1, 0], ŷ = [0.1, 0.8, 0.3], σ = 1):
     >>> import torch
     >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
     >>> y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
@@ -59,11 +64,31 @@ def _as_rows(fn: str, name: str, value: object, count: int | None) -> Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
+def median_bandwidth(x: Tensor) -> float:
+    """The official code's σ for (N, d) rows ``x``: 10 × the median of the squared distances
+    strictly below the diagonal of ``cat([x, x])``'s distance matrix, at least 1e-2 (the rule
+    in the module docstring).
+
+    Example (x = [0, 1, 3, 4.5, 7]: the median is 9):
+        >>> import torch
+        >>> median_bandwidth(torch.tensor([[0.0], [1.0], [3.0], [4.5], [7.0]]))
+        90.0
+    """
+    both = torch.cat([x, x]).detach()
+    sq = -similarity_matrix(both, both, True, "sqeuclidean")
+    rows, cols = torch.tril_indices(sq.shape[0], sq.shape[1], offset=-1, device=sq.device)
+    values = sq[rows, cols].sort().values
+    if values.numel() == 0:  # one sample: no pair; the floor
+        return 1e-2
+    n = values.numel()
+    median = 0.5 * (float(values[(n - 1) // 2]) + float(values[n // 2]))
+    return max(10.0 * median, 1e-2)
+
+
 def _sigma(fn: str, sigma: float | None, *samples: Tensor) -> float:
     if sigma is not None:
         return check_number(fn, "sigma", sigma, low=0.0, low_open=True)
-    sq = -similarity_matrix(samples[0], samples[0], True, "sqeuclidean")
-    return max(10.0 * float(sq.detach().median()), 1e-2)
+    return median_bandwidth(samples[0])
 
 
 def gaussian_gram(a: Tensor, b: Tensor, sigma: float) -> Tensor:
@@ -91,7 +116,7 @@ def cs_conditional_divergence(
         sigma: kernel width (one σ for all Gram matrices) or ``None`` (median rule on x).
         denominator: ``"sum_sq"`` (official code) or ``"sq_sum"``.
 
-    Example (spec B§9; ``"sq_sum"`` gives 0.0326024):
+    Example (``"sq_sum"`` gives 0.0326024):
         >>> import torch
         >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
         >>> y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
@@ -135,7 +160,7 @@ def cs_mutual_information(
 
     ``normalized`` divides by ``sqrt(I_CS(x;x)·I_CS(t;t))`` as the released training script.
 
-    Example (spec B§9: x = [0, 1, 2], t = [(0, 1), (1, 0), (2, 2)], σ = 1):
+    Example (x = [0, 1, 2], t = [(0, 1), (1, 0), (2, 2)], σ = 1):
         >>> import torch
         >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
         >>> t = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], dtype=torch.float64)
@@ -174,7 +199,7 @@ def cs_ib_loss(
         t: (N,) or (N, e) bottleneck representation; beta: β >= 0 (0.01); sigma, denominator:
         as :func:`cs_conditional_divergence`; normalized: as :func:`cs_mutual_information`.
 
-    Example (spec B§9 values: 0.0310482 + 0.01 × 0.9467952):
+    Example (0.0310482 + 0.01 × 0.9467952):
         >>> import torch
         >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
         >>> y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)

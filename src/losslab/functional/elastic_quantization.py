@@ -22,7 +22,7 @@ GPG distils along a sandwich of sub-networks (highest-bit H, random R, lowest-bi
 where :math:`\bar p` is a detached softmax (the teacher); :math:`L_{GPG} = L_H + L_R + L_L`,
 λ = 0.5, KL averaged over the batch (``batchmean``).
 
-Example (spec B§13: w = [0.5, -1, 2, 0, -0.3, 1.2], code weights and unbiased σ):
+Example (w = [0.5, -1, 2, 0, -0.3, 1.2], code weights and unbiased σ):
     >>> import torch
     >>> w = torch.tensor([0.5, -1.0, 2.0, 0.0, -0.3, 1.2], dtype=torch.float64)
     >>> round(weight_distribution_loss([w]).item(), 7)
@@ -68,7 +68,7 @@ def weight_distribution_loss(
         skew_weight, kurtosis_weight: a, b (code 1.0, 0.015; paper 1, 1).
         unbiased: σ with N−1 (code) or N (paper) in the denominator.
 
-    Example (spec B§13: w = [0.5, -1, 2, 0, -0.3, 1.2]; the code's settings, then the
+    Example (w = [0.5, -1, 2, 0, -0.3, 1.2]; the code's settings, then the
     paper's a = b = 1 with the biased σ):
         >>> import torch
         >>> w = torch.tensor([0.5, -1.0, 2.0, 0.0, -0.3, 1.2], dtype=torch.float64)
@@ -118,7 +118,7 @@ def gpg_loss(
 ) -> Tensor:
     """Group progressive guidance ``L_H + L_R + L_L`` over (N, C) logits of the three sub-nets.
 
-    Example (spec B§13: y = 0, Y_H = [2, .5, -1], Y_R = [1.5, 1, -.5], Y_L = [.5, .8, 0]):
+    Example (y = 0, Y_H = [2, .5, -1], Y_R = [1.5, 1, -.5], Y_L = [.5, .8, 0]):
         >>> import torch
         >>> h, r, l = (torch.tensor([v]) for v in ([2.0, 0.5, -1.0], [1.5, 1.0, -0.5], [0.5, 0.8, 0.0]))
         >>> round(gpg_loss(h, r, l, torch.tensor([0])).item(), 6)

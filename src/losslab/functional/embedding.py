@@ -103,7 +103,7 @@ def multi_similarity_loss(
         reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per-anchor (N,)).
         alpha, beta: positive and negative scales (> 0); base: λ.
 
-    Example (spec B§1: unit-circle points at 0°, 60°, 90°, 150°, labels [0, 0, 1, 1]):
+    Example (unit-circle points at 0°, 60°, 90°, 150°, labels [0, 0, 1, 1]):
         >>> import math, torch
         >>> a = torch.tensor([0.0, 60.0, 90.0, 150.0]).deg2rad()
         >>> x = torch.stack([a.cos(), a.sin()], 1)
@@ -197,7 +197,7 @@ def mw_loss(
         reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per-anchor (N,)).
         temperature: τ > 0 (paper: 0.01).
 
-    Example (spec B§4, scores [[0.9, 0.3], [0.2, 0.6]] as dot products, τ = 1):
+    Example (scores [[0.9, 0.3], [0.2, 0.6]] as dot products, τ = 1):
         >>> import torch
         >>> q, p = torch.eye(2), torch.tensor([[0.9, 0.2], [0.3, 0.6]])
         >>> ids = torch.tensor([0, 1])
@@ -257,7 +257,7 @@ def orthogonal_projection_loss(
     ``loss.py``, γ = 0.5). A batch without positive (negative) pairs has s = 0 (d = 0), as
     in the code.
 
-    Example (spec A§6: features (1,0), (0.6,0.8), (0,1), labels [0, 0, 1]):
+    Example (features (1,0), (0.6,0.8), (0,1), labels [0, 0, 1]):
         >>> import torch
         >>> f = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
         >>> round(orthogonal_projection_loss(f, torch.tensor([0, 0, 1])).item(), 6)

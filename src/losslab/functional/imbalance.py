@@ -79,7 +79,7 @@ def focal_loss(
     fn = "focal_loss"
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        log_p_y = target_log_prob(z, y)
+        log_p_y = target_log_prob(z, y, fn)
         loss = -log_p_y
         if g != 0.0:
             # The clamp keeps pow's derivative finite when p_y rounds to exactly 1 (γ < 1).

@@ -1,4 +1,4 @@
-"""Label-distributionally robust losses: LDR-KL and its adaptive form ALDR-KL (spec A§3).
+"""Label-distributionally robust losses: LDR-KL and its adaptive form ALDR-KL.
 
 LDR-KL is the worst case, over label distributions π within a KL ball around uniform, of the
 margin-shifted logit differences; its closed form is a temperature-λ log-mean-exp. ALDR-KL
@@ -77,8 +77,9 @@ class _LDRRows(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, z: Tensor, y: Tensor, margin: float, lam: Tensor | float
+        ctx: Any, z: Tensor, y: Tensor, margin: float, lam: Tensor | float, loss_name: str
     ) -> Tensor:
+        ctx.loss_name = loss_name  # named by first_order_only's error
         idx = y.unsqueeze(1)
         w = z - z.gather(1, idx)
         if margin != 0.0:
@@ -96,20 +97,23 @@ class _LDRRows(torch.autograd.Function):
     @once_differentiable  # hand-written first-order backward: double backward raises
     def backward(
         ctx: Any, g: Tensor
-    ) -> tuple[Tensor, None, None, None]:
+    ) -> tuple[Tensor, None, None, None, None]:
         e, idx, mean_e = ctx.saved_tensors
         # softmax(w)_k = (1 + e_k) / (C·(1 + mean e)); λ·(1/λ) cancels.
         r = (g / (e.shape[1] * (1.0 + mean_e))).unsqueeze(1)
         grad = torch.addcmul(r, e, r)
         grad.scatter_add_(1, idx, -g.unsqueeze(1))
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
-def _ldr_rows(z: Tensor, y: Tensor, margin: float, lam: Tensor | float) -> Tensor:
-    """LDR-KL per row (see :class:`_LDRRows`); λ scalar or (K,), treated as a constant."""
+def _ldr_rows(
+    z: Tensor, y: Tensor, margin: float, lam: Tensor | float, loss_name: str
+) -> Tensor:
+    """LDR-KL per row (see :class:`_LDRRows`); λ scalar or (K,), treated as a constant;
+    ``loss_name`` is the public loss function that a refused second derivative names."""
     if isinstance(lam, Tensor):
         lam = lam.detach()
-    return _LDRRows.apply(z, y, margin, lam)  # type: ignore[no-untyped-call,no-any-return]
+    return _LDRRows.apply(z, y, margin, lam, loss_name)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def _check_ldr_kl(*, lam: float, margin: float, normalize: str) -> None:
@@ -167,7 +171,7 @@ def ldr_kl(
     lam_f, c = float(lam), float(margin)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return _ldr_rows(normalize_scores(z, normalize), y, c, lam_f)
+        return _ldr_rows(normalize_scores(z, normalize), y, c, lam_f, "ldr_kl")
 
     return logit_loss("ldr_kl", input, target, weight=weight, ignore_index=ignore_index,
                       reduction=reduction, rows=rows)
@@ -227,7 +231,7 @@ def _aldr_rows(
         kl = _kl_to_uniform(z, lam_prev)
         lam_new = lam0 - lam0 * kl / (alpha * log_c)
         penalty = alpha * log_c / (2.0 * lam0) * (lam_new - lam0).square()
-    return _ldr_rows(z, y, margin, lam_new) - penalty, lam_new
+    return _ldr_rows(z, y, margin, lam_new, "aldr_kl_step") - penalty, lam_new
 
 
 def aldr_kl_step(

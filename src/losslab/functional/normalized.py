@@ -36,13 +36,13 @@ def _ngce_from_stats(log_p_y: Tensor, gap_sum: Tensor, q: float) -> Tensor:
 
 
 def _nce_rows(z: Tensor, y: Tensor) -> Tensor:
-    log_p_y, sum_log, _ = softmax_row_stats(z, y, want_sum=True)
+    log_p_y, sum_log, _ = softmax_row_stats(z, y, "normalized_cross_entropy", want_sum=True)
     return _nce_from_stats(log_p_y, sum_log)
 
 
 def _ngce_rows(q: float) -> RowLoss:
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        log_p_y, _, gap_sum = softmax_row_stats(z, y, q=q)
+        log_p_y, _, gap_sum = softmax_row_stats(z, y, "normalized_generalized_cross_entropy", q=q)
         return _ngce_from_stats(log_p_y, gap_sum, q)
 
     return rows
@@ -162,7 +162,7 @@ def _apl_loss(
     def rows(z: Tensor, y: Tensor) -> Tensor:
         # One log-softmax (and one backward pass) serves both terms.
         log_p_y, sum_log, gap_sum = softmax_row_stats(
-            z, y, want_sum=use_nce, q=None if use_nce else qf
+            z, y, fn, want_sum=use_nce, q=None if use_nce else qf
         )
         act = (_nce_from_stats(log_p_y, sum_log) if use_nce
                else _ngce_from_stats(log_p_y, gap_sum, qf))

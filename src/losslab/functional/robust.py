@@ -83,7 +83,7 @@ def generalized_cross_entropy(
     qf = float(q)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        log_p_y = target_log_prob(z, y)
+        log_p_y = target_log_prob(z, y, "generalized_cross_entropy")
         loss = power_log_loss(log_p_y, qf)
         if truncate_k is None:
             return loss
@@ -132,7 +132,7 @@ def mean_absolute_error(
     """
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return 2.0 * _one_minus_p_y(target_log_prob(z, y))
+        return 2.0 * _one_minus_p_y(target_log_prob(z, y, "mean_absolute_error"))
 
     return logit_loss("mean_absolute_error", input, target, weight=weight,
                       ignore_index=ignore_index, reduction=reduction, rows=rows)
@@ -152,7 +152,7 @@ def check_weight_factor(fn: str, name: str, value: float) -> None:
 
 def _reverse_ce_rows(log_zero: float) -> RowLoss:
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return -log_zero * _one_minus_p_y(target_log_prob(z, y))
+        return -log_zero * _one_minus_p_y(target_log_prob(z, y, "reverse_cross_entropy"))
 
     return rows
 
@@ -252,7 +252,7 @@ def symmetric_cross_entropy(
     a, b, lz = float(alpha), float(beta), float(log_zero)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        log_p_y = target_log_prob(z, y)
+        log_p_y = target_log_prob(z, y, "symmetric_cross_entropy")
         return -a * log_p_y - b * lz * _one_minus_p_y(log_p_y)
 
     return logit_loss("symmetric_cross_entropy", input, target, weight=weight,

@@ -17,8 +17,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from .._core.block_sizes import ROW_TEMPORARY_ELEMENTS
 from .._core.logit_loss import logit_loss
-from .._core.validation import check_number
+from .._core.validation import check_number, values_checkable
 
 _F32 = torch.finfo(torch.float32)
 
@@ -137,8 +138,8 @@ def cross_entropy(
 
 # --- shared fast paths: row statistics of log_softmax with a hand-written backward ----------
 
-# Elements per block of row-blocked temporaries (8 MB in float32).
-_BLOCK_ELEMENTS = 1 << 21
+# Elements per block of row-blocked temporaries: losslab._core.block_sizes.
+_BLOCK_ELEMENTS = ROW_TEMPORARY_ELEMENTS
 
 
 def row_blocks(x: Tensor) -> list[slice]:
@@ -164,9 +165,10 @@ class _SoftmaxRowStats(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, z: Tensor, y: Tensor, want_sum: bool, q: float | None
+        ctx: Any, z: Tensor, y: Tensor, want_sum: bool, q: float | None, loss_name: str
     ) -> tuple[Tensor, Tensor, Tensor]:
         ctx.set_materialize_grads(False)
+        ctx.loss_name = loss_name  # named by first_order_only's error
         log_p = torch.log_softmax(z, dim=1)
         idx = y.unsqueeze(1)
         log_p_y = log_p.gather(1, idx).squeeze(1)
@@ -185,10 +187,10 @@ class _SoftmaxRowStats(torch.autograd.Function):
     @once_differentiable  # hand-written first-order backward: double backward raises
     def backward(
         ctx: Any, g_y: Tensor | None, g_sum: Tensor | None, g_gap: Tensor | None
-    ) -> tuple[Tensor | None, None, None, None]:
+    ) -> tuple[Tensor | None, None, None, None, None]:
         log_p, idx = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         num_classes = log_p.shape[1]
         # d log p_y = e_y - p;  d Σ log p_k = 1 - C·p;  d Σ(1 - p_k^q) = -q·p^q + q·(Σ p^q)·p.
         coef = torch.zeros_like(log_p[:, 0])
@@ -210,31 +212,33 @@ class _SoftmaxRowStats(torch.autograd.Function):
             grad.add_(g_sum.unsqueeze(1))
         if g_y is not None:
             grad.scatter_add_(1, idx, g_y.unsqueeze(1))
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
-def target_log_prob(z: Tensor, y: Tensor) -> Tensor:
-    """log p_y of (K, C) logits, with the fused backward ``g·(e_y - p)``."""
+def target_log_prob(z: Tensor, y: Tensor, loss_name: str) -> Tensor:
+    """log p_y of (K, C) logits, with the fused backward ``g·(e_y - p)``; ``loss_name`` is the
+    public loss function that a refused second derivative names."""
     out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
-        z, y, False, None
+        z, y, False, None, loss_name
     )
     return out[0]
 
 
 def softmax_row_stats(
-    z: Tensor, y: Tensor, *, want_sum: bool = False, q: float | None = None
+    z: Tensor, y: Tensor, loss_name: str, *, want_sum: bool = False, q: float | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of (K, C) logits, each (K,); the last two
-    are zeros unless ``want_sum`` / ``q`` are given."""
+    are zeros unless ``want_sum`` / ``q`` are given. ``loss_name``: as in
+    :func:`target_log_prob`."""
     out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
-        z, y, want_sum, q
+        z, y, want_sum, q, loss_name
     )
     return out[0], out[1], out[2]
 
 
-# --- comp-sum family and the spherical Z-loss (spec A§1, A§4.1) --------------------------
+# --- comp-sum family and the spherical Z-loss --------------------------
 
-# Below this |s| the power form is replaced by its s → 0 limit, -log p_y (spec A§1.3).
+# Below this |s| the power form is replaced by its s → 0 limit, -log p_y.
 _POWER_CE_SWITCH = 1e-6
 
 
@@ -249,6 +253,55 @@ def power_log_loss(log_p: Tensor, s: float) -> Tensor:
     if abs(s) < _POWER_CE_SWITCH:
         return -log_p
     return -torch.expm1(s * log_p) / s
+
+
+class _NegativePowerLoss(torch.autograd.Function):
+    """``(1 - p_y^s) / s`` per row for ``s < 0`` (comp-sum with τ < 1), whose gradient
+    ``p_y^s·(p - e_y)`` is formed in log space.
+
+    Through :func:`target_log_prob` the chain rule would multiply ``p_y^s`` (``inf`` once
+    ``|s·log p_y|`` passes the dtype's range, e.g. ±1e4 logits at τ = 0) by ``p_k`` (0 there):
+    ``inf·0 = NaN``. Here each entry is one exponential, ``p_y^s·p_k = exp(s·log p_y + log p_k)``
+    and, for the target, ``-p_y^s·(1 - p_y) = -exp(s·log p_y + log(1 - p_y))``: every entry
+    is its exact value, ``±inf`` only where that value itself exceeds the dtype (the loss is
+    then ``inf`` too), 0 where it underflows, never NaN. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, y: Tensor, s: float, loss_name: str) -> Tensor:
+        ctx.loss_name = loss_name  # named by first_order_only's error
+        log_p = torch.log_softmax(z, dim=1)
+        idx = y.unsqueeze(1)
+        log_p_y = log_p.gather(1, idx).squeeze(1)
+        ctx.save_for_backward(log_p, idx)
+        ctx.s = s
+        return -torch.expm1(s * log_p_y) / s
+
+    @staticmethod
+    @first_order_only
+    @once_differentiable  # hand-written first-order backward: double backward raises
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
+        log_p, idx = ctx.saved_tensors
+        s = float(ctx.s)
+        log_p_y = log_p.gather(1, idx).squeeze(1)
+        log_scale = s * log_p_y  # log p_y^s
+        coef = torch.exp(log_scale) * g
+        if values_checkable(log_p, coef):
+            # Rows whose factor p_y^s·g is finite: p·factor, two passes like cross-entropy's.
+            grad = torch.exp(log_p).mul_(coef.unsqueeze(1))
+            bad = ~torch.isfinite(coef)
+            if bool(bad.any()):  # the rest one exponential per entry, in log space
+                rows = bad.nonzero().squeeze(1)
+                grad[rows] = (torch.exp(log_p[rows] + log_scale[rows].unsqueeze(1))
+                              .mul_(g[rows].unsqueeze(1)))
+        else:  # traced or meta: every row in log space
+            grad = torch.add(log_p, log_scale.unsqueeze(1)).exp_().mul_(g.unsqueeze(1))
+        # log(1 - p_y), accurate on both sides of p_y = 1/2 (-inf where p_y rounds to 1).
+        log_rest = torch.where(log_p_y < -math.log(2.0), torch.log1p(-torch.exp(log_p_y)),
+                               torch.log(-torch.expm1(log_p_y)))
+        target = torch.exp(log_scale + log_rest).mul_(g).neg_()
+        grad.scatter_(1, idx, target.unsqueeze(1))
+        return grad, None, None, None
 
 
 def _check_comp_sum(*, tau: float) -> None:
@@ -276,7 +329,9 @@ def comp_sum(
     Members: τ=0 sum-exponential ``1/p_y - 1``; τ=1 cross-entropy; τ∈(1,2) GCE with q=τ-1;
     τ=2 ``1 - p_y`` (half of MAE). The gradient is ``p_y^{τ-1}·(p - e_y)``: τ<1 amplifies hard
     samples (unbounded loss; it overflows to ``inf`` when ``(1-τ)·|log p_y|`` exceeds the
-    dtype's range), τ>1 damps them (bounded by ``1/(τ-1)``). Any τ ≥ 0 is accepted, but the
+    dtype's range; the gradient is then still exact entrywise: ``±inf`` only in the entries
+    whose true value overflows, e.g. the target and the offending classes, never NaN), τ>1
+    damps them (bounded by ``1/(τ-1)``). Any τ ≥ 0 is accepted, but the
     paper's analysis and experiments cover τ ∈ [0, 2]; τ > 2 is outside the studied range.
 
     Args:
@@ -298,7 +353,9 @@ def comp_sum(
     s = float(tau) - 1.0
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return power_log_loss(target_log_prob(z, y), s)
+        if s < -_POWER_CE_SWITCH:  # τ < 1: p_y^s can overflow; its gradient is kept exact
+            return _NegativePowerLoss.apply(z, y, s, "comp_sum")  # type: ignore[no-untyped-call,no-any-return]
+        return power_log_loss(target_log_prob(z, y, "comp_sum"), s)
 
     return logit_loss(
         "comp_sum",
@@ -329,7 +386,8 @@ class _StandardisedTarget(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, z: Tensor, y: Tensor) -> Tensor:
+    def forward(ctx: Any, z: Tensor, y: Tensor, loss_name: str) -> Tensor:
+        ctx.loss_name = loss_name  # named by first_order_only's error
         # amax and amin separately: aminmax over a dim is several times slower on CPU.
         s = torch.maximum(z.amax(dim=1, keepdim=True), -z.amin(dim=1, keepdim=True))
         s = torch.where(s > 0, s, torch.ones_like(s))
@@ -351,7 +409,7 @@ class _StandardisedTarget(torch.autograd.Function):
     @staticmethod
     @first_order_only
     @once_differentiable  # hand-written first-order backward: double backward raises
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
         u, idx, s, m, sigma, spread, z_hat = ctx.saved_tensors
         num_classes = u.shape[1]
         # g/σ_z with σ_z = σ·m·s, divided in steps so extreme scales do not overflow early.
@@ -359,12 +417,12 @@ class _StandardisedTarget(torch.autograd.Function):
         coef = -(a * z_hat) / (num_classes * sigma)
         grad = torch.addcmul((-a / num_classes).unsqueeze(1), u, coef.unsqueeze(1))
         grad.scatter_add_(1, idx, a.unsqueeze(1))
-        return grad, None
+        return grad, None, None
 
 
 def _standardised_target(z: Tensor, y: Tensor) -> Tensor:
     """ẑ_y = (z_y - μ)/σ of (K, C) logits (see :class:`_StandardisedTarget`)."""
-    return _StandardisedTarget.apply(z, y)  # type: ignore[no-untyped-call,no-any-return]
+    return _StandardisedTarget.apply(z, y, "spherical_z_loss")  # type: ignore[no-untyped-call,no-any-return]
 
 
 def spherical_z_loss(

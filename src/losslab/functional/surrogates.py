@@ -15,8 +15,11 @@ and the batch's soft confusion matrix of class c is
 
 with y_ic = 1[y_i = c], n1_c = sum_i y_ic and n0_c = K - n1_c over the K kept rows. The loss of
 class c is 1 - f(TN, FN, FP, TP); the batch loss is the (class-weighted) mean over classes.
-Every denominator gets ``smooth`` added (the official code adds 1e-5), which also keeps
-classes absent from the batch finite. With ``smooth = 0`` a zero denominator (G-mean and
+Every denominator gets ``smooth`` added (the official code adds 1e-5 to the F-beta, G-mean
+and balanced-accuracy denominators but nothing to accuracy's, n, which is never zero; losslab
+adds it to accuracy's too, a relative change of about ``smooth / n``, and ``smooth=0``
+reproduces the official accuracy exactly), which also keeps classes absent from the batch
+finite. With ``smooth = 0`` a zero denominator (G-mean and
 balanced accuracy of a class absent from the batch, or of the only class present) has a zero
 numerator too; that class's metric is then its smooth → 0+ limit, 0 (loss 1, gradient 0).
 Rows are coupled, so these are batch-level losses with the reductions of
@@ -88,7 +91,8 @@ Metric = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
 
 
 def _metric(name: str, smooth: float, beta: float, gmean_sqrt: bool) -> Metric:
-    """f(TP, FN, FP, TN, n1, n0) per class, as in the official code."""
+    """f(TP, FN, FP, TN, n1, n0) per class, as in the official code (except that ``smooth``
+    is added to accuracy's denominator too, where the official code adds none)."""
     s = smooth
 
     def div(num: Tensor, den: Tensor) -> Tensor:
@@ -183,7 +187,9 @@ def anyloss_acc(
         input: logits (N, C) or (N, C, d1, ...); target: class indices.
         weight: (C,) weights of the per-class losses in the mean over classes.
         amplifier: L > 0 of the amplified sigmoid (73 per the paper's analysis).
-        smooth: s ≥ 0 added to every denominator (official code: 1e-5).
+        smooth: s ≥ 0 added to the denominator n. The official accuracy adds none (n > 0);
+            losslab's default 1e-5 matches the other AnyLoss metrics and changes the value
+            by a relative ~1e-5/n; ``smooth=0`` is the official accuracy exactly.
         activation: ``"softmax"`` (class probabilities) or ``"sigmoid"`` (independent heads).
 
     Example:

@@ -15,7 +15,7 @@ code's values; T_E is task specific: 100 for SC/WA, 10 for IP, −10000 for CA).
 with no variable at 1 is skipped, and for the rank term also one with every variable at 1.
 Sum the loss over the instances of a mini-batch.
 
-Example (spec B§14: p̂ = [0.9, 0.2, 0.6, 0.1], one solution [1, 0, 1, 0], τ = 1):
+Example (p̂ = [0.9, 0.2, 0.6, 0.1], one solution [1, 0, 1, 0], τ = 1):
     >>> import torch
     >>> p = torch.tensor([0.9, 0.2, 0.6, 0.1]); x = torch.tensor([[1, 0, 1, 0]])
     >>> round(vcl_contrastive_term(p, x, temperature=1.0).item(), 6)
@@ -125,7 +125,7 @@ def vcl_loss(
         objective_values: (Q,) objective values c_q (``None``: equal weights).
         energy_scale: T_E; temperature: τ; margin: m; alpha: α.
 
-    Example (spec B§14: p̂ = [0.9, 0.2, 0.6, 0.1], one solution [1, 0, 1, 0], τ = 0.1;
+    Example (p̂ = [0.9, 0.2, 0.6, 0.1], one solution [1, 0, 1, 0], τ = 0.1;
     L_con ≈ 0, L_rank = mean of [0.9 - (p_i - p_k)]_+ = 0.3):
         >>> import torch
         >>> p = torch.tensor([0.9, 0.2, 0.6, 0.1], dtype=torch.float64)

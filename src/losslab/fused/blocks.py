@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._core.block_sizes import CPU_VOCAB_TILE
 from .._core.scratch import Scratch
 
 
@@ -58,11 +59,9 @@ class BlockBuffers:
         return flat[: rows * self.vocab].view(self.vocab, rows).t()
 
 
-#: Rows of W per logits GEMM on the CPU. With ~80 rows per block the (V, c) output is
-#: 10 MiB; in tiles of 1024 vocabulary rows output and operand tiles stay in cache, and the
-#: GEMM runs at the full-batch speed (measured at 4096×512×32768, one thread: 34 ms per
-#: 80-row block instead of 38.5; the full-batch GEMM takes 32 ms per 80 rows).
-CPU_VOCAB_TILE = 1024
+# Rows of W per logits GEMM on the CPU: CPU_VOCAB_TILE (losslab._core.block_sizes). With ~80
+# rows per block the (V, c) output is 10 MiB; in tiles of 1024 vocabulary rows output and
+# operand tiles stay in cache and the GEMM runs at the full-batch speed (docs/benchmarks.md).
 
 
 def vocab_tiles(weight: Tensor) -> list[slice]:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._core.block_sizes import FUSED_CE_BLOCK_BYTES, FUSED_CE_MIN_ROWS
 from . import parallel
 from .blocks import (
     BlockBuffers,
@@ -40,8 +41,8 @@ from .chunk_config import ChunkConfig as ChunkConfig  # also imported from here 
 from .filtering import active_columns
 from .vocab_major import vocab_major_grads
 
-_BLOCK_BYTES = 10 * 2**20  # one block of logits: 10 MiB (2 % of the fp32 logits at 4096×32768)
-_MIN_ROWS = 32  # fewer rows per block starve the GEMMs
+_BLOCK_BYTES = FUSED_CE_BLOCK_BYTES  # losslab._core.block_sizes
+_MIN_ROWS = FUSED_CE_MIN_ROWS
 
 
 def default_rows_per_block(vocab: int, dtype: torch.dtype, softcap: bool) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._core.block_sizes import LINEAR_LOSS_MIN_ROWS, LOGITS_TILE_BYTES
 from .._core.registry import LossInfo, list_losses
 from .._core.validation import check_ignore_index, check_number, check_reduction, check_tensor
 from .api import linear_cross_entropy
@@ -21,8 +22,8 @@ _TEACHER_NAMES = ("teacher_hidden", "teacher_weight", "teacher_bias")
 #: Options of linear_cross_entropy that loss="ce" passes through (its fused path only).
 _CE_OPTIONS = ("impl", "filter_eps")
 #: Bytes of one (c, V) compute-precision block of logits (see docs/fused.md).
-_BLOCK_BYTES = 8 * 2**20
-_MIN_ROWS = 16
+_BLOCK_BYTES = LOGITS_TILE_BYTES  # losslab._core.block_sizes
+_MIN_ROWS = LINEAR_LOSS_MIN_ROWS
 
 
 def default_loss_rows(vocab: int, dtype: torch.dtype) -> int:

@@ -27,10 +27,11 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import first_order_only
+from .._core.block_sizes import LINEAR_LOSS_GROUP_ELEMENTS
 from .blocks import BlockBuffers, block_logits, softcap_chain_inplace, vocab_tiles
 from .chunked import _accumulate
 
-_LOSS_GROUP_ELEMENTS = 8 * 32768  # logits per loss call and CPU thread (see loss_group_rows)
+_LOSS_GROUP_ELEMENTS = LINEAR_LOSS_GROUP_ELEMENTS  # losslab._core.block_sizes
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,7 @@ class LinearLossFunction(torch.autograd.Function):
     def forward(ctx: Any, cfg: SweepConfig, y: Tensor, rows: Tensor | None, h: Tensor,
                 weight: Tensor, bias: Tensor | None, t_h: Tensor | None, t_w: Tensor | None,
                 t_b: Tensor | None, *extras: Tensor | None) -> Tensor:
-        ctx.cfg, ctx.name = cfg, "linear_loss"
+        ctx.cfg, ctx.loss_name = cfg, "linear_loss"
         ctx.want = list(ctx.needs_input_grad[3:])
         ctx.save_for_backward(y, rows, h, weight, bias, t_h, t_w, t_b, *extras)
         student = Head(h, weight, bias)

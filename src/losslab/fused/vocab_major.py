@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._core.block_sizes import CPU_VOCAB_TILE, LOGITS_TILE_BYTES
 from .blocks import (
     BlockBuffers,
     block_logits,
@@ -39,8 +40,8 @@ from .blocks import (
 from .chunk_config import ChunkConfig
 from .filtering import entry_bound
 
-_VOCAB_TILE = 1024  # vocabulary rows per tile
-_TILE_BYTES = 8 * 2**20  # compute-precision logits of one (rows × vocabulary) tile
+_VOCAB_TILE = CPU_VOCAB_TILE  # vocabulary rows per tile (losslab._core.block_sizes)
+_TILE_BYTES = LOGITS_TILE_BYTES  # compute-precision logits of one (rows × vocabulary) tile
 
 
 def vocab_major_grads(

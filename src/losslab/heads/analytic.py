@@ -35,7 +35,7 @@ class AnalyticClassifier(nn.Module):
             (G-ACIL uses 8192); ``None`` uses the features directly.
         seed: seed of the random buffer.
 
-    Example (spec B§19): X = [[1,0],[0,1],[1,1]], labels [0, 1, 0], γ = 0.1 →
+    Example: X = [[1,0],[0,1],[1,1]], labels [0, 1, 0], γ = 0.1 →
         W = [[0.938416, −0.293255], [0.029326, 0.615836]].
     """
 

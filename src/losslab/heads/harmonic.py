@@ -15,7 +15,7 @@ Conventions of the official code (grow-crystals ``DistLayer``), each an option:
   scale-invariant, so probabilities and the loss are unchanged; the logits shift by a per-row
   constant (the max logit becomes 0).
 
-Example (spec A§5.1, distances (1, 2, 4), target 0):
+Example (distances (1, 2, 4), target 0):
     >>> import torch
     >>> d = torch.tensor([[1.0, 2.0, 4.0]])
     >>> round(harmonic_loss(d, torch.tensor([0]), n=1.0, eps=0.0).item(), 6)
@@ -78,7 +78,7 @@ def harmonic_loss(
 
     Gradient: :math:`\partial L/\partial\log d_k = n(\delta_{ky} - p_k)`.
 
-    Example (spec A§5.1: distances (1, 2, 4), target 0; n = 1, then n = 2):
+    Example (distances (1, 2, 4), target 0; n = 1, then n = 2):
         >>> import torch
         >>> d, y = torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([0])
         >>> round(harmonic_loss(d, y, eps=0.0).item(), 6)

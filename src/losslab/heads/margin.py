@@ -43,7 +43,7 @@ def arcface_margin(cosine: Tensor, target: Tensor, *, margin: float = 0.5) -> Te
     Past :math:`\theta_y > \pi - m` it uses :math:`c_y - m\sin m` instead. Returns unscaled
     (N, C) cosines; multiply by the scale for logits.
 
-    Example (spec B§6: cosines [[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], targets [0, 1]):
+    Example (cosines [[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], targets [0, 1]):
         >>> import torch
         >>> c = torch.tensor([[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], dtype=torch.float64)
         >>> arcface_margin(c, torch.tensor([0, 1]))[:, :2].diagonal().round(decimals=6)
@@ -165,7 +165,7 @@ class ArcFaceHead(_CosineHead):
 class CosFaceHead(_CosineHead):
     """CosFace (LMCL) head: logits ``s·(cos θ_y - m)`` for the target, ``s·cos θ_j`` otherwise.
 
-    Example (spec B§6: cosines [[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], targets [0, 1], s = 64,
+    Example (cosines [[0.8, 0.3, -0.1], [0.2, 0.5, 0.4]], targets [0, 1], s = 64,
     m = 0.35; unit features whose first three coordinates are those cosines, class weights
     the first three axes):
         >>> import torch
@@ -200,7 +200,7 @@ class UNPGHead(nn.Module):
         head: an :class:`ArcFaceHead` or :class:`CosFaceHead` (its scale is reused).
         whisker: box-and-whisker factor ``w`` (default 1.5, the repo's setting).
 
-    Example (the spec B§6 batch under ArcFace, whose loss alone is 12.045241; the one negative
+    Example (the batch above under ArcFace, whose loss alone is 12.045241; the one negative
     pair cosine, 0.27 + sqrt(0.26 · 0.55) = 0.648153, becomes a fourth column of both rows):
         >>> import torch
         >>> import torch.nn.functional as F

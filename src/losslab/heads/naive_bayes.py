@@ -27,7 +27,7 @@ class GaussianNaiveBayesProbe(nn.Module):
     """Shared-diagonal-variance Gaussian naive Bayes; ``forward(x)`` returns the linear scores
     (n, K) and ``log_likelihood(x)`` adds the shared ``−½Σ log(2π v_j)`` term.
 
-    Example (spec B§18): X = [[0,0],[1,1],[3,1],[4,3],[5,2]], y = [0,0,1,1,1]: pooled
+    Example: X = [[0,0],[1,1],[3,1],[4,3],[5,2]], y = [0,0,1,1,1]: pooled
         v = [0.5, 0.5]; x = [2, 1] scores [−3.4162907, −5.5108256] → class 0.
     """
 

@@ -1,4 +1,5 @@
-"""Modules (and registry entries) of the logit-space objective families of issue 5, so that
+"""Modules (and registry entries) of the later logit-space objective families (overlap, metric surrogates,
+distillation, confidence, consistency, distributional, adversarial), so that
 ``nn/__init__`` needs one import line for all of them."""
 
 from .adversarial import SmoothAdversarialCompSum

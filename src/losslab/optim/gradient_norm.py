@@ -13,7 +13,7 @@ solved by primal–dual steps
 ω ← ω − η∇_ω[L_fit + λ(ρ‖∇h̄‖ − ε)]
 and λ ← max(0, λ + η_λ(ρ‖∇h̄‖ − ε)).
 
-**Unverified** (spec B§20a): the paper's exact equations and defaults were not read; whether
+**Unverified**: the paper's exact equations and defaults were not read; whether
 the norm is of the mean gradient (``"norm_of_mean"``) or the mean of per-sample gradient norms
 (``"mean_of_norms"``) is not settled, so both are offered. Both need double backprop.
 """
@@ -45,7 +45,7 @@ def surrogate_sharpness(
     ``"norm_of_mean"``: ρ‖∇_ω mean_i h(x_i)‖; ``"mean_of_norms"``: ρ·mean_i ‖∇_ω h(x_i)‖ (per-
     sample gradients by ``torch.func.vmap``). Differentiable in the parameters.
 
-    Example (spec B§20a): h = wᵀx + b, X = [[1, 2], [0, 1]] → mean_of_norms with ρ = 1 is
+    Example: h = wᵀx + b, X = [[1, 2], [0, 1]] → mean_of_norms with ρ = 1 is
     (√6 + √2)/2 = 1.9318517 and norm_of_mean is √3.5 = 1.8708287.
     """
     fn = "surrogate_sharpness"

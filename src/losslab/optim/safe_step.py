@@ -17,7 +17,7 @@ applied: the parameters are restored to their pre-step values and ``step`` raise
 ``ValueError``. The inner optimiser's state has already absorbed the bad gradient then, so
 reload a checkpoint (or rebuild the optimiser) before continuing.
 
-Worked example (spec A§10): an update of length τ = 2 along (1, 0, −1) on a linear model
+Worked example: an update of length τ = 2 along (1, 0, −1) on a linear model
 whose radius along it is ρ = π/2 has r = τ/ρ = 1.273; the ρ-capped controller (r_target = 1)
 shrinks it to τ = π/2 = 1.5708.
 

@@ -53,13 +53,14 @@ class GSAM:
 
     Example: f(w) = ½(3w₁² + w₂²) from w = (1, 1), SGD lr 0.1, ρ = 0.05, α = 0.5:
         g = (3, 1), w_adv = w + ρ g/‖g‖ = (1.047434, 1.015811), g_p = (3.142302, 1.015811);
-        g_⊥ = g − (gᵀg_p/‖g_p‖²) g_p = (−0.00956, 0.02957), d = g_p − α g_⊥, so
+        g_⊥ = g − (gᵀg_p/‖g_p‖²) g_p = (−0.008836, 0.027334), d = g_p − α g_⊥ = (3.146721, 1.002144),
+        so w − 0.1·d = (0.685328, 0.899786):
 
         >>> w = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
         >>> opt = GSAM(torch.optim.SGD([w], lr=0.1), rho=0.05, alpha=0.5)
         >>> def closure():
         ...     loss = 0.5 * (3 * w[0] ** 2 + w[1] ** 2); loss.backward(); return loss
-        >>> opt.step(closure); w.data        # SAM (alpha=0) gives [0.6858, 0.8984]
+        >>> _ = opt.step(closure); w.data    # SAM (alpha=0) gives [0.6858, 0.8984]
         tensor([0.6853, 0.8998])
         >>> round(opt.history[-1].surrogate_gap, 4)   # f(w_adv) − f(w) = 2.1616 − 2
         0.1616

@@ -1,5 +1,5 @@
 r"""Scaling-law forms, the learning-rate-annealing areas S1/S2, learning-rate schedules, and the
-optimal multilingual sampling mixture (spec B§17).
+optimal multilingual sampling mixture.
 
 Every law predicts the *log* loss from a parameter vector θ (last dimension) and named data
 columns, vectorised so a whole grid of θ is scored at once:
