@@ -100,12 +100,13 @@ def _close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype, sca
 def logit_case(draw, c_max: int = 6):
     n = draw(st.integers(1, 6))
     c = draw(st.integers(2, c_max))
-    spatial = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    # None: unbatched logits (C,) with a 0-dim target, as F.cross_entropy allows.
+    spatial = draw(st.one_of(st.none(), st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)))
     dtype = draw(st.sampled_from(DTYPES))
     scale = draw(st.sampled_from(SCALES))
     pattern = draw(st.sampled_from(["none", "some", "all"]))
     ignore_index = draw(st.sampled_from([-100, -1, 0]))
-    weighted = draw(st.booleans())
+    weighted = draw(st.sampled_from([None, torch.float32, torch.float64, torch.bfloat16]))
     reduction = draw(st.sampled_from(["mean", "sum", "none"]))
     seed = draw(st.integers(0, 2**31 - 1))
     return n, c, spatial, dtype, scale, pattern, ignore_index, weighted, reduction, seed
@@ -113,8 +114,9 @@ def logit_case(draw, c_max: int = 6):
 
 def make_logit_batch(n, c, spatial, dtype, scale, pattern, ignore_index, seed):
     g = torch.Generator().manual_seed(seed)
-    x = (torch.randn(n, c, *spatial, generator=g, dtype=torch.float64) * scale).to(dtype)
-    t = torch.randint(0, c, (n, *spatial), generator=g)
+    x_shape, t_shape = ((c,), ()) if spatial is None else ((n, c, *spatial), (n, *spatial))
+    x = (torch.randn(x_shape, generator=g, dtype=torch.float64) * scale).to(dtype)
+    t = torch.randint(0, c, t_shape, generator=g)
     if pattern == "none":
         ignored = torch.zeros(t.shape, dtype=torch.bool)
     elif pattern == "all":
@@ -124,6 +126,8 @@ def make_logit_batch(n, c, spatial, dtype, scale, pattern, ignore_index, seed):
         if t.numel() > 1:  # at least one kept and (where there is room) one ignored position
             ignored.view(-1)[0] = True
             ignored.view(-1)[-1] = False
+        else:
+            ignored.fill_(seed % 2 == 0)
     # A kept position whose class equals a class-index ignore_index would be ignored too.
     t = torch.where(t == ignore_index, (t + 1) % c, t)
     t = torch.where(ignored, torch.full_like(t, ignore_index), t)
@@ -131,8 +135,15 @@ def make_logit_batch(n, c, spatial, dtype, scale, pattern, ignore_index, seed):
 
 
 def per_position(grad: torch.Tensor) -> torch.Tensor:
-    """(N, C, d1, ...) → (N, d1, ..., C) so that a target-shaped mask selects rows."""
-    return grad.movedim(1, -1)
+    """(N, C, d1, ...) → (N, d1, ..., C) so that a target-shaped mask selects rows; the
+    unbatched (C,) is its own single position."""
+    return grad if grad.dim() == 1 else grad.movedim(1, -1)
+
+
+def extras_for(info, x: torch.Tensor, t: torch.Tensor) -> dict:
+    if x.dim() == 1:  # unbatched: the extras of a batch of one, row 0
+        return {k: v[0] for k, v in make_extras(info.extra_inputs, x[None], t[None]).items()}
+    return make_extras(info.extra_inputs, x, t)
 
 
 # --------------------------------------------------------------------------- logit losses
@@ -145,15 +156,14 @@ def test_logit_contracts(info, case):
     n, c, spatial, dtype, scale, pattern, ignore_index, weighted, reduction, seed = case
     x, t, ignored = make_logit_batch(n, c, spatial, dtype, scale, pattern, ignore_index, seed)
     kept = ~ignored
-    weighted = weighted and info.name not in NO_WEIGHT
-    wdtype = _out_dtype(dtype)
+    weighted = None if info.name in NO_WEIGHT else weighted  # weighted: None or the weight dtype
     w = (
         torch.rand(c, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64) + 0.25
-    ).to(wdtype) if weighted else None
-    extras = make_extras(info.extra_inputs, x, t)
+    ).to(weighted) if weighted is not None else None
+    extras = extras_for(info, x, t)
     kw = {"weight": w, "ignore_index": ignore_index, **extras}
     out = _out_dtype(dtype)
-    where = f"{info.name} {tuple(x.shape)} {dtype} scale={scale} ignore={pattern}/{ignore_index} w={weighted}"
+    where = f"{info.name} {tuple(x.shape)} {dtype} scale={scale} ignore={pattern}/{ignore_index} weight={weighted}"
 
     x1 = x.clone().requires_grad_()
     loss = info.function(x1, t, reduction=reduction, **kw)
@@ -188,6 +198,37 @@ def test_logit_contracts(info, case):
         assert mean.item() == 0.0, f"{where}: mean over no kept position is {mean.item()}"
     else:
         _close(mean, total.double() / weight_sum, dtype, magnitude / weight_sum, f"{where}: mean vs Σwℓ/Σw")
+
+
+SOFT = [i for i in LOGITS if i.soft_targets]
+
+
+@pytest.mark.parametrize("info", SOFT, ids=_ids(SOFT))
+@FUZZ
+@given(case=logit_case())
+def test_probability_target_contracts(info, case):
+    """Probability targets shaped like the input: no ignored rows, ``mean`` divides by the
+    number of positions, ``none`` sums to ``sum``; finite on finite input."""
+    n, c, spatial, dtype, scale, _, _, weighted, reduction, seed = case
+    g = torch.Generator().manual_seed(seed)
+    shape = (c,) if spatial is None else (n, c, *spatial)
+    x = (torch.randn(shape, generator=g, dtype=torch.float64) * scale).to(dtype)
+    sharp = torch.randn(shape, generator=g, dtype=torch.float64) * (seed % 3) * 10
+    p = torch.softmax(sharp, dim=0 if spatial is None else 1).to(_out_dtype(dtype))
+    w = (torch.rand(c, generator=g, dtype=torch.float64) + 0.25).to(weighted) if weighted is not None else None
+    where = f"{info.name} {tuple(x.shape)} {dtype} scale={scale} weight={weighted}"
+    x1 = x.clone().requires_grad_()
+    loss = info.function(x1, p, weight=w, reduction=reduction)
+    assert loss.dtype == _out_dtype(dtype) and torch.isfinite(loss).all(), f"{where}: {loss}"
+    (grad,) = torch.autograd.grad(loss.sum(), x1)
+    assert torch.isfinite(grad.float()).all(), f"{where}: gradient not finite"
+    none = info.function(x, p, weight=w, reduction="none")
+    assert none.shape == (() if spatial is None else (n, *spatial)), f"{where}: none {tuple(none.shape)}"
+    total = info.function(x, p, weight=w, reduction="sum")
+    mean = info.function(x, p, weight=w, reduction="mean")
+    _close(none.sum(), total, dtype, none.abs().sum(), f"{where}: none.sum() vs sum")
+    positions = max(none.numel(), 1)
+    _close(mean, total.double() / positions, dtype, none.abs().sum() / positions, f"{where}: mean vs sum / N")
 
 
 def _bad_input(kind: str, x: torch.Tensor, t: torch.Tensor, c: int, data) -> dict:
@@ -253,6 +294,7 @@ def test_logit_bad_input_raises_value_or_type_error(info, data):
 @given(case=logit_case(c_max=8))
 def test_value_contracts(info, case):
     n, m, spatial, dtype, scale, pattern, _, weighted, reduction, seed = case
+    spatial = spatial or ()
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(n, m, *spatial, generator=g, dtype=torch.float64) * scale).to(dtype)
     y = torch.rand((n, *spatial), generator=g, dtype=torch.float64) * 8 - 4  # some outside [-2, 3]
@@ -263,7 +305,7 @@ def test_value_contracts(info, case):
     }[pattern]
     y = torch.where(missing, torch.full_like(y, float("nan")), y).to(_out_dtype(dtype))
     out = _out_dtype(dtype)
-    w = (torch.rand(m, generator=g, dtype=torch.float64) + 0.25).to(out) if weighted else None
+    w = (torch.rand(m, generator=g, dtype=torch.float64) + 0.25).to(weighted) if weighted is not None else None
     kw = {"weight": w, "v_min": -2.0, "v_max": 3.0, "num_bins": m}
     where = f"{info.name} {tuple(x.shape)} {dtype} scale={scale} missing={pattern} w={weighted}"
 
