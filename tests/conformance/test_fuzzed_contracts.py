@@ -15,7 +15,7 @@ Batch-level losses (``batch_level=True``) couple rows, so the per-row identities
 finiteness, zeros at ignored positions and the all-ignored rule still apply.
 
 Bad input (wrong target shape, class out of range, wrong target / input dtype, wrong weight
-shape, unknown reduction) must raise ``ValueError`` / ``TypeError`` naming the function, never
+shape, a negative or NaN weight, a 0-dim input, unknown reduction) must raise ``ValueError`` / ``TypeError`` naming the function, never
 ``IndexError`` / ``RuntimeError``.
 
 Value losses (kind "value") get the same draws with real targets and NaN for missing ones
@@ -260,11 +260,20 @@ def _bad_input(kind: str, x: torch.Tensor, t: torch.Tensor, c: int, data) -> dic
     if kind == "weight_shape":
         size = data.draw(st.sampled_from([c - 1, c + 1, 2 * c]))
         return {"input": x, "target": t, "weight": torch.ones(size, dtype=x.dtype)}
+    if kind == "weight_negative":
+        w = torch.ones(c, dtype=x.dtype)
+        w[data.draw(st.integers(0, c - 1))] = data.draw(st.sampled_from([-1.0, -1e-3, float("nan")]))
+        return {"input": x, "target": t, "weight": w}
+    if kind == "input_scalar":
+        return {"input": x.reshape(-1)[0], "target": t.reshape(-1)[0]}
     assert kind == "reduction"
     return {"input": x, "target": t, "reduction": data.draw(st.sampled_from(["average", "MEAN", ""]))}
 
 
-BAD_KINDS = ["target_shape", "class_out_of_range", "target_dtype", "input_dtype", "weight_shape", "reduction"]
+BAD_KINDS = [
+    "target_shape", "class_out_of_range", "target_dtype", "input_dtype", "weight_shape",
+    "weight_negative", "input_scalar", "reduction",
+]
 
 
 @pytest.mark.parametrize("info", LOGITS, ids=_ids(LOGITS))
