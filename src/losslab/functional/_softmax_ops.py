@@ -41,8 +41,15 @@ def softmax_lse(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def rowdot(a: Tensor, b: Tensor) -> Tensor:
-    """sum_c a_ic b_ic for (K, C) tensors, without a (K, C) intermediate."""
-    out: Tensor = torch.linalg.vecdot(a, b)
+    """sum_c a_ic b_ic for (K, C) tensors, without a (K, C) intermediate.
+
+    In the inputs' dtype even under ``torch.autocast``, which would run ``linalg.vecdot`` in
+    bfloat16 / float16: losses are computed in float32 (docs/conventions.md)."""
+    if torch.is_autocast_enabled(a.device.type):
+        with torch.autocast(a.device.type, enabled=False):
+            out: Tensor = torch.linalg.vecdot(a, b)
+    else:
+        out = torch.linalg.vecdot(a, b)
     return out
 
 
