@@ -45,8 +45,9 @@ def rowdot(a: Tensor, b: Tensor) -> Tensor:
 
     In the inputs' dtype even under ``torch.autocast``, which would run ``linalg.vecdot`` in
     bfloat16 / float16: losses are computed in float32 (docs/conventions.md)."""
-    if torch.is_autocast_enabled(a.device.type):
-        with torch.autocast(a.device.type, enabled=False):
+    device = a.device.type
+    if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
+        with torch.autocast(device, enabled=False):
             out: Tensor = torch.linalg.vecdot(a, b)
     else:
         out = torch.linalg.vecdot(a, b)
