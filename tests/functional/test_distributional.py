@@ -76,3 +76,24 @@ def test_outside_support_is_clipped():
     for enc in (LF.hl_gauss_encode, LF.two_hot_encode):
         torch.testing.assert_close(enc(far, **UNIT), enc(edge, **UNIT))
         assert torch.isfinite(enc(far, **UNIT)).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["hl-gauss", "two-hot"])
+def test_value_losses_compile_with_fullgraph_and_missing_targets(name, reduction):
+    import losslab
+
+    torch._dynamo.reset()
+    loss = losslab.get_loss(name, reduction=reduction, num_bins=11, v_min=-2.0, v_max=2.0)
+    z = torch.randn(6, 11, dtype=torch.float64)
+    y = torch.tensor([0.3, float("nan"), -1.5, 2.5, float("nan"), 0.0], dtype=torch.float64)
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
+    outs = []
+    for fn in (loss, compiled):
+        leaf = z.clone().requires_grad_()
+        value = fn(leaf, y)
+        value.sum().backward()
+        outs.append((value.detach(), leaf.grad))
+    torch.testing.assert_close(outs[1][0], outs[0][0])
+    torch.testing.assert_close(outs[1][1], outs[0][1])
+    assert float(outs[0][1][1].abs().sum()) == 0.0  # a missing target's row gets no gradient

@@ -38,6 +38,7 @@ from .._core.validation import (
     check_tensor,
     expected_target_shape,
     flatten_logits,
+    values_checkable,
 )
 from ._softmax_ops import sparse_soft_cross_entropy
 
@@ -249,6 +250,15 @@ def _value_loss(
         )
     y = _values(fn, target, z.dtype).reshape(-1)
     missing = torch.isnan(y)
+    if not values_checkable(z, y):
+        # Traced or meta: no data-dependent row selection. Missing rows are scored on a
+        # stand-in value (0) and masked out, so value and gradient equal the eager path's.
+        keep = (~missing).to(z.dtype)
+        idx, t = encode(torch.where(missing, torch.zeros_like(y), y))
+        if bin_weight is not None:
+            t = t * bin_weight[idx]
+        per_row = sparse_soft_cross_entropy(z, idx, t) * keep
+        return reduce_rows(per_row, reduction=reduction, row_weight=keep, out_shape=shape)
     kept: Tensor | None = None
     if bool(missing.any()):
         kept = ~missing
