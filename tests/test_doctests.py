@@ -24,7 +24,9 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 def _module_names() -> list[str]:
     names = [losslab.__name__]
     for info in pkgutil.walk_packages(losslab.__path__, prefix=f"{losslab.__name__}."):
-        names.append(info.name)
+        # A __main__ module runs its program when imported (python -m); it holds no examples.
+        if info.name.rsplit(".", 1)[-1] != "__main__":
+            names.append(info.name)
     return sorted(names)
 
 
