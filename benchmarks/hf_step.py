@@ -25,6 +25,7 @@ from _harness import append_csv, machine, measure, print_table, run_worker, work
 METHODS = {
     "stock": None,
     "patched ce": ("ce", {}),
+    "patched ce, 256-row blocks": ("ce", {"chunk_size": 256}),
     "patched gce": ("gce", {"q": 0.7}),
     "patched focal": ("focal", {"gamma": 2.0}),
 }
