@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from .hf_models import FAMILIES, VOCAB, build
 
 hf = pytest.importorskip("losslab.integrations.transformers")
+
+# The allocation probe of the fused tests (tests/fused is not a package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fused"))
+from allocation_probe import LargestAllocation  # noqa: E402
 
 
 def _batch(seed: int = 1, b: int = 2, t: int = 9):
@@ -152,19 +158,6 @@ def test_other_losses_equal_the_materialised_loss(loss, hp):
     _assert_same_grads(grads, stock_grads)
 
 
-class _LargestAllocation(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for x in out if isinstance(out, (tuple, list)) else [out]:
-            if isinstance(x, torch.Tensor):
-                self.largest = max(self.largest, x.numel())
-        return out
-
-
 def test_a_patched_training_step_never_allocates_tokens_by_vocabulary():
     import transformers
 
@@ -176,7 +169,7 @@ def test_a_patched_training_step_never_allocates_tokens_by_vocabulary():
     model = transformers.LlamaForCausalLM(cfg).train()
     ids = torch.randint(0, vocab, (b, t))
     hf.patch_causal_lm(model, chunk_size=16)
-    with _LargestAllocation() as mode:
+    with LargestAllocation() as mode:
         model(input_ids=ids, labels=ids).loss.backward()
     assert mode.largest < b * t * vocab / 4, mode.largest
     assert mode.largest <= max(16 * vocab, vocab * 16), mode.largest
