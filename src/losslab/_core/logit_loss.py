@@ -111,14 +111,7 @@ def logit_loss(
     z, y, kept = drop_ignored_rows(fn, input, target, z, ignore_index)
 
     row_weight = class_weight[y] if class_weight is not None else None
-    if weighted_rows is not None:
-        per_row = weighted_rows(z, y, class_weight)
-    else:
-        if rows is None:
-            raise TypeError(f"{fn}: internal error, logit_loss needs rows or weighted_rows")
-        per_row = rows(z, y)
-        if row_weight is not None:
-            per_row = per_row * row_weight
+    per_row = _weighted_per_row(fn, z, y, class_weight, row_weight, rows, weighted_rows)
     return reduce_rows(
         per_row,
         reduction=reduction,
@@ -126,6 +119,19 @@ def logit_loss(
         kept=kept,
         out_shape=expected_target_shape(input),
     )
+
+
+def _weighted_per_row(fn: str, z: Tensor, y: Tensor, class_weight: Tensor | None,
+                      row_weight: Tensor | None, rows: RowLoss | None,
+                      weighted_rows: WeightedRowLoss | None) -> Tensor:
+    """Per-row losses times their class weight ``row_weight`` (= class_weight[y]), or the
+    loss's own weighting when it applies the class weight itself (``weighted_rows``)."""
+    if weighted_rows is not None:
+        return weighted_rows(z, y, class_weight)
+    if rows is None:
+        raise TypeError(f"{fn}: internal error, logit_loss needs rows or weighted_rows")
+    per_row = rows(z, y)
+    return per_row if row_weight is None else per_row * row_weight
 
 
 def traced_targets(fn: str, input: Tensor, target: Tensor,
@@ -154,15 +160,9 @@ def _traced_logit_loss(
     path's for per-row losses."""
     y, kept = traced_targets(fn, input, target, ignore_index)
     mask = kept.to(z.dtype)
-    row_weight = mask if class_weight is None else class_weight[y] * mask
-    if weighted_rows is not None:
-        per_row = weighted_rows(z, y, class_weight)
-    else:
-        if rows is None:
-            raise TypeError(f"{fn}: internal error, logit_loss needs rows or weighted_rows")
-        per_row = rows(z, y)
-        if class_weight is not None:
-            per_row = per_row * class_weight[y]
+    class_row_weight = None if class_weight is None else class_weight[y]
+    row_weight = mask if class_row_weight is None else class_row_weight * mask
+    per_row = _weighted_per_row(fn, z, y, class_weight, class_row_weight, rows, weighted_rows)
     per_row = torch.where(kept, per_row, torch.zeros_like(per_row))
     return reduce_rows(per_row, reduction=reduction, row_weight=row_weight,
                        out_shape=expected_target_shape(input))
