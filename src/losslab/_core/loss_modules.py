@@ -1,17 +1,69 @@
-"""Builds the thin ``nn.Module`` wrapper of a functional loss. No maths lives here."""
+"""The one factory of ``nn.Module`` forms: :func:`loss_module` builds the module class of a
+functional loss from the function alone. No maths lives here.
+
+A module's hyperparameters are the function's keyword-only arguments (defaults included) minus
+the calling conventions (``weight``, ``ignore_index``, ``reduction``), the per-call inputs
+(``extra_inputs`` such as ``teacher_logits``; an embedding loss's references and mined pairs).
+:func:`losslab._core.registry.register` calls the factory when a loss is declared, so a loss's
+defaults are written once: in its function's signature.
+
+Three calling conventions, one base each:
+
+* :class:`LogitLoss`: ``module(input, target, **extras)`` (logits, value targets);
+* :class:`ModelLoss`: ``module(model, inputs, target)`` (losses that run the model themselves);
+* :class:`EmbeddingLoss`: ``module(embeddings, labels, ref_embeddings=None, ref_labels=None,
+  **inputs)``, like pytorch-metric-learning.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .._core.registry import signature_defaults
-from .._core.validation import check_ignore_index, check_reduction
+from .validation import check_ignore_index, check_reduction
 
 HyperparameterCheck = Callable[..., Any]
+
+CONVENTION_ARGS = ("input", "target", "weight", "ignore_index", "reduction")
+# Keyword arguments of every embedding loss that are per-call inputs, not hyperparameters.
+EMBEDDING_CALL_INPUTS = ("ref_embeddings", "ref_labels", "pairs")
+
+
+def signature_defaults(
+    function: Callable[..., Any], extra_inputs: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The hyperparameters of a functional loss: its keyword-only arguments beyond the
+    ``F.cross_entropy`` conventions and the ``extra_inputs`` passed at call time (or supplied
+    otherwise), with their defaults."""
+    skip = set(CONVENTION_ARGS) | set(extra_inputs)
+    return {
+        p.name: p.default
+        for p in inspect.signature(function).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in skip
+    }
+
+
+def _run_check(check: HyperparameterCheck | None, values: dict[str, Any]) -> None:
+    """Validate hyperparameters at construction, so a bad value fails before any training.
+    ``check`` receives those values that it names (state such as a ``torch.Generator`` is not
+    a checked hyperparameter)."""
+    if check is None:
+        return
+    accepted = inspect.signature(check).parameters
+    check(**{k: v for k, v in values.items() if k in accepted})
+
+
+def _unknown_hyperparameters(owner: str, given: dict[str, Any], accepted: dict[str, Any]) -> None:
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{owner}: unexpected hyperparameter {', '.join(map(repr, unknown))}; "
+            f"it accepts {', '.join(accepted) or 'none'}"
+        )
 
 
 def _class_weight(owner: str, weight: object) -> Tensor | None:
@@ -30,19 +82,16 @@ def _class_weight(owner: str, weight: object) -> Tensor | None:
 
 
 class LossModule(nn.Module):
-    """Hyperparameter handling shared by every generated loss module.
+    """Hyperparameter handling shared by the logit-space and model loss modules.
 
     Subclasses set ``function`` (the functional loss), optionally ``check`` (validates
-    hyperparameters at construction, so a bad value fails before any training starts),
-    ``extra_inputs`` (keyword inputs given at call time, not hyperparameters) and
-    ``unchecked`` (hyperparameters stored but not passed to ``check``, e.g. a generator).
-    ``weight`` is stored as a buffer so that ``.to(device)`` moves it.
+    hyperparameters at construction) and ``extra_inputs`` (keyword inputs given at call time,
+    not hyperparameters). ``weight`` is stored as a buffer so that ``.to(device)`` moves it.
     """
 
     function: Callable[..., Tensor]
     check: HyperparameterCheck | None = None
     extra_inputs: tuple[str, ...] = ()
-    unchecked: tuple[str, ...] = ()
     weight: Tensor | None
 
     def __init__(
@@ -56,17 +105,9 @@ class LossModule(nn.Module):
         super().__init__()
         name = type(self).__name__
         defaults = signature_defaults(type(self).function, type(self).extra_inputs)
-        unknown = sorted(set(hyperparameters) - set(defaults))
-        if unknown:
-            raise TypeError(
-                f"{name}: unexpected hyperparameter "
-                f"{', '.join(map(repr, unknown))}; it accepts {', '.join(defaults) or 'none'}"
-            )
+        _unknown_hyperparameters(name, hyperparameters, defaults)
         self.hyperparameters = {**defaults, **hyperparameters}
-        check = type(self).check
-        if check is not None:
-            skip = type(self).unchecked
-            check(**{k: v for k, v in self.hyperparameters.items() if k not in skip})
+        _run_check(type(self).check, self.hyperparameters)
         self.ignore_index = check_ignore_index(name, ignore_index)
         self.reduction = check_reduction(name, reduction)
         self.register_buffer("weight", _class_weight(name, weight))
@@ -113,31 +154,118 @@ class LogitLoss(LossModule):
         )
 
 
-def logit_loss_module(
+class ModelLoss(LossModule):
+    """Base of the generated modules of losses that run the model themselves (kind
+    ``"model"``, e.g. adversarial losses): ``module(model, inputs, target)``."""
+
+    def forward(self, model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
+        return type(self).function(
+            model,
+            inputs,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            **self.hyperparameters,
+        )
+
+
+class EmbeddingLoss(nn.Module):
+    """Base of the generated embedding-loss modules (kind ``"embeddings"``).
+
+    Subclasses set ``function``; ``check`` validates the hyperparameters at construction.
+    Construct with the function's keyword arguments (hyperparameters and ``reduction`` where
+    the function has one; ``repr`` leaves out a ``process_group``); call with
+    ``(embeddings, labels, ref_embeddings=None, ref_labels=None, **inputs)``, where ``inputs``
+    are per-call arguments such as ``pairs=`` of the MS loss.
+    """
+
+    function: Callable[..., Tensor]
+    check: HyperparameterCheck | None = None
+
+    def __init__(self, **hyperparameters: Any) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        accepted = {
+            p.name: p.default
+            for p in inspect.signature(type(self).function).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name not in EMBEDDING_CALL_INPUTS
+        }
+        _unknown_hyperparameters(owner, hyperparameters, accepted)
+        values = {**accepted, **hyperparameters}
+        reduction = values.pop("reduction", None)
+        self.reduction = None if reduction is None else check_reduction(owner, reduction)
+        _run_check(type(self).check, values)
+        self.hyperparameters = values
+
+    def forward(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        ref_embeddings: Tensor | None = None,
+        ref_labels: Tensor | None = None,
+        **inputs: Any,
+    ) -> Tensor:
+        extra = {} if self.reduction is None else {"reduction": self.reduction}
+        return type(self).function(
+            embeddings, labels, ref_embeddings=ref_embeddings, ref_labels=ref_labels,
+            **inputs, **extra, **self.hyperparameters,
+        )
+
+    def extra_repr(self) -> str:
+        items = [f"{k}={v!r}" for k, v in self.hyperparameters.items() if k != "process_group"]
+        if self.reduction is not None:
+            items.append(f"reduction={self.reduction!r}")
+        return ", ".join(items)
+
+
+_BASES: dict[str, type[nn.Module]] = {"embeddings": EmbeddingLoss, "model": ModelLoss}
+_CALLS = {
+    "embeddings": "(embeddings, labels, ref_embeddings=None, ref_labels=None)",
+    "model": "(model, inputs, target)",
+}
+_CONSTRUCT = {
+    "embeddings": "hyperparameters, and ``reduction`` where the function has one",
+}
+
+
+def loss_module(
     name: str,
     function: Callable[..., Tensor],
     check: HyperparameterCheck | None = None,
+    *,
+    kind: str = "logits",
     extra_inputs: tuple[str, ...] = (),
-) -> type[LogitLoss]:
-    """Create ``class <name>(LogitLoss)`` calling ``function``; its docstring points at it.
+    note: str = "",
+) -> type[nn.Module]:
+    """Create ``class <name>`` calling ``function``, on the base of its calling convention
+    (``kind``: ``"embeddings"`` → :class:`EmbeddingLoss`, ``"model"`` → :class:`ModelLoss`,
+    any other → :class:`LogitLoss`); its docstring points at the function, ``note`` is added.
 
-    ``extra_inputs`` names the function's row-aligned keyword inputs (e.g. ``teacher_logits``):
+    ``extra_inputs`` names a logit loss's row-aligned keyword inputs (e.g. ``teacher_logits``):
     they are not hyperparameters and are passed at call time,
     ``module(input, target, teacher_logits=t)``.
     """
+    base = _BASES.get(kind, LogitLoss)
     summary = (function.__doc__ or "").strip().splitlines()
-    call = ", ".join(["input", "target", *(f"{e}=..." for e in extra_inputs)])
+    call = _CALLS.get(kind) or "({})".format(
+        ", ".join(["input", "target", *(f"{e}=..." for e in extra_inputs)])
+    )
+    construct = _CONSTRUCT.get(kind, "hyperparameters, ``weight``,\n``ignore_index``, ``reduction``")
     doc = (
         f"Module form of :func:`losslab.functional.{function.__name__}`.\n\n"
         f"{summary[0] if summary else ''}\n\n"
-        f"Construct with the function's keyword arguments (hyperparameters, ``weight``,\n"
-        f"``ignore_index``, ``reduction``); call with ``({call})``."
+        f"Construct with the function's keyword arguments ({construct}); call with "
+        f"``{call}``."
     )
-    attrs = {
+    if note:
+        doc += f"\n\n{note}"
+    attrs: dict[str, Any] = {
         "function": staticmethod(function),
         "check": None if check is None else staticmethod(check),
-        "extra_inputs": tuple(extra_inputs),
         "__doc__": doc,
         "__module__": "losslab.nn",
     }
-    return type(name, (LogitLoss,), attrs)
+    if base is not EmbeddingLoss:
+        attrs["extra_inputs"] = tuple(extra_inputs)
+    return type(name, (base,), attrs)

@@ -24,8 +24,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import drop_ignored_rows, prepare_logits, traced_targets
-from .._core.validation import expected_target_shape, values_checkable
+from ..._core.logit_loss import drop_ignored_rows, prepare_logits, traced_targets
+from ..._core.validation import expected_target_shape, values_checkable
 
 PerClass = Callable[[Tensor, Tensor], Tensor]
 BatchLoss = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]

@@ -25,7 +25,7 @@ of the ``|x|^2 + |y|^2 - 2 x.y`` expansion.
 
 Example:
     >>> import torch
-    >>> from losslab.functional.distances import pairwise_distance
+    >>> from losslab.functional import pairwise_distance
     >>> pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]]), metric="euclidean")
     tensor([[0., 5.],
             [5., 0.]])
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
-from .._core.validation import check_choice, check_number, check_tensor
+from ..._core.validation import check_choice, check_number, check_tensor
 
 DISTANCES = (
     "euclidean",

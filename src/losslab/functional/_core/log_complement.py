@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.validation import values_checkable
+from ..._core.validation import values_checkable
 
 _HALF = -math.log(2.0)
 

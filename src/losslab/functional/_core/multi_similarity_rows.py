@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._core.autograd import first_order_only
+from ..._core.autograd import first_order_only
 
 
 def _side(z: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import compute_dtype
-from .._core.validation import check_tensor
+from ..._core.logit_loss import compute_dtype
+from ..._core.validation import check_tensor
 from .distances import METRICS, similarity_matrix
 
 

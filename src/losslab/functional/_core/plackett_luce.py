@@ -36,11 +36,11 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._core.autograd import first_order_only
-from .._core.block_sizes import PLACKETT_LUCE_ELEMENTS
-from .._core.scratch import Scratch
-from ._row_chunks import block_slices
-from ._softmax_ops import rowdot
+from ..._core.autograd import first_order_only
+from ..._core.block_sizes import PLACKETT_LUCE_ELEMENTS
+from ..._core.scratch import Scratch
+from .row_blocks import block_slices
+from .softmax_objectives import rowdot
 
 #: Widest rows sorted with int32 keys: 12 index bits leave 19 bits of teacher resolution.
 INT32_KEY_MAX_CLASSES = 4096

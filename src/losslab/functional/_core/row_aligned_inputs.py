@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.validation import check_tensor, values_checkable
+from ..._core.validation import check_tensor, values_checkable
 
 
 def aligned_rows(

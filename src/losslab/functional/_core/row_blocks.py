@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._core.autograd import first_order_only
-from .._core.block_sizes import CPU_BLOCK_ELEMENTS, MIN_ROWS
+from ..._core.autograd import first_order_only
+from ..._core.block_sizes import CPU_BLOCK_ELEMENTS, MIN_ROWS, ROW_TEMPORARY_ELEMENTS
 
 Rows = tuple[Tensor, ...]  # row-aligned blocks of a kernel's inputs, outputs or statistics
 Needs = tuple[bool, ...]  # which inputs need a gradient
@@ -123,3 +123,18 @@ def run_rows(kernel: RowKernel, *inputs: Tensor) -> tuple[Tensor, ...]:
     blocks); returns its per-row outputs, differentiable in the floating-point inputs."""
     out: tuple[Tensor, ...] = _RowChunked.apply(kernel, *inputs)  # type: ignore[no-untyped-call]
     return out
+
+
+# Elements per block of row-blocked temporaries: losslab._core.block_sizes.
+_BLOCK_ELEMENTS = ROW_TEMPORARY_ELEMENTS
+
+
+def row_blocks(x: Tensor) -> list[slice]:
+    """Slices of about 2M elements over the rows of a (K, C) tensor.
+
+    Temporaries that only feed a row reduction are computed block by block: a fresh (K, C)
+    allocation costs more in page faults than the arithmetic on it, while blocks of a few MB
+    are reused by the allocator.
+    """
+    step = max(1, _BLOCK_ELEMENTS // max(1, x.shape[1]))
+    return [slice(start, start + step) for start in range(0, x.shape[0], step)]

@@ -29,9 +29,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._core.autograd import first_order_only
-from .._core.validation import values_checkable
-from ._row_chunks import Grads, Needs, RowKernel, Rows, run_rows
+from ..._core.autograd import first_order_only
+from ..._core.validation import values_checkable
+from .row_blocks import Grads, Needs, RowKernel, Rows, run_rows
 
 
 def softmax_lse(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -105,7 +105,7 @@ def softmax_kl(z: Tensor, v: Tensor, *, scale: float = 1.0) -> Tensor:
               \partial_x = p \odot (x - w - \mathrm{KL}'),\quad \partial_w = \mathrm{softmax}(w) - p
 
     with x = s z, w = s v and KL' = sum_c p_c (x_c - w_c). Computed block by block
-    (:mod:`._row_chunks`): only KL' is kept for the backward. A detached ``z`` (a teacher)
+    (:mod:`.row_blocks`): only KL' is kept for the backward. A detached ``z`` (a teacher)
     gets no gradient and costs none.
     """
     (out,) = run_rows(_SoftmaxKL(float(scale)), z, v)

@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._core.autograd import first_order_only
-from ._row_chunks import Grads, Needs, RowKernel, Rows, run_rows
+from ..._core.autograd import first_order_only
+from .row_blocks import Grads, Needs, RowKernel, Rows, run_rows
 
 
 def _add_target_column(grad: Tensor, y: Tensor, values: Tensor) -> Tensor:

@@ -15,9 +15,10 @@ import torch.distributed as dist
 import torch.nn.functional as TF
 from torch import Tensor
 
-from .._core.validation import check_number, check_reduction
-from .distances import similarity_matrix
-from .embedding_pairs import check_metric, check_pair_batch, masked_logsumexp
+from ..._core.registry import Paper, register
+from ..._core.validation import check_number, check_reduction
+from .._core.distances import similarity_matrix
+from .._core.pair_batch import check_metric, check_pair_batch, masked_logsumexp
 
 
 class _GatherWithGradient(torch.autograd.Function):
@@ -156,3 +157,25 @@ def nt_xent_loss(
         dist.all_reduce(count, group=process_group)
         return total * scale / count.clamp_min(1.0)
     return total / count.clamp_min(1.0)
+
+
+register(
+    nt_xent_loss,
+    name="ntxent",
+    module="NTXentLoss",
+    check=_check_nt_xent,
+    family="embedding",
+    paper=Paper(
+        "A Simple Framework for Contrastive Learning of Visual Representations", 2020,
+        authors="Chen, Kornblith, Norouzi, Hinton", arxiv="2002.05709",
+    ),
+    kind="embeddings",
+    options=("process_group",),
+    invalid_hyperparameters=({"temperature": 0.0}, {"distance": "hamming"}),
+    note="Set ``gather_distributed=True`` to use every rank's negatives, over "
+         "``process_group`` (default: the world group); see the function for what each "
+         "``reduction`` returns then.",
+)
+
+
+__all__ = ["nt_xent_loss"]

@@ -24,10 +24,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.reduction import reduce_rows
-from .._core.validation import check_number, check_reduction
-from .distances import similarity_matrix
-from .embedding_pairs import check_metric, check_pair_batch
+from ..._core.reduction import reduce_rows
+from ..._core.registry import Paper, register
+from ..._core.validation import check_number, check_reduction
+from .._core.distances import similarity_matrix
+from .._core.pair_batch import check_metric, check_pair_batch
 
 
 def class_prototypes(support: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -91,3 +92,24 @@ def proto_triplet_loss(
     # where() keeps the graph while zeroing queries without a positive or a negative prototype.
     per_query = torch.where(valid, hinge, dist.sum(1) * 0.0)
     return reduce_rows(per_query, reduction=reduction)
+
+
+register(
+    proto_triplet_loss,
+    name="proto-triplet",
+    module="ProtoTripletLoss",
+    check=_check_proto_triplet,
+    family="embedding",
+    paper=Paper(
+        "SuSana Distancia is all you need: Enforcing class separability in metric learning via "
+        "two novel distance-based loss functions for few-shot image classification", 2023,
+        authors="Mendez-Ruiz et al.", arxiv="2305.09062",
+    ),
+    kind="embeddings",
+    invalid_hyperparameters=({"margin": -0.5}, {"distance": "hamming"}),
+    note="Call it with queries and labels, and the prototypes as "
+         "``ref_embeddings``/``ref_labels``.",
+)
+
+
+__all__ = ["class_prototypes", "proto_triplet_loss"]

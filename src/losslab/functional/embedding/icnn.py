@@ -64,9 +64,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.validation import check_choice, check_number
-from .distances import safe_divide, similarity_matrix
-from .embedding_pairs import PairBatch, check_pair_batch
+from ..._core.registry import Paper, register
+from ..._core.validation import check_choice, check_number
+from .._core.distances import safe_divide, similarity_matrix
+from .._core.pair_batch import PairBatch, check_pair_batch
 
 SCORES = ("modified", "original")
 ICNN_DISTANCES = ("euclidean", "sqeuclidean", "cosine", "manhattan", "chebyshev")
@@ -240,3 +241,26 @@ def icnn_loss(
     """
     return _score("icnn_loss", embeddings, labels, ref_embeddings, ref_labels,
                   k=k, search_k=search_k, score=score, p=p, r=r, distance=distance).log().neg()
+
+
+register(
+    icnn_loss,
+    name="icnn",
+    module="ICNNLoss",
+    check=_check_icnn,
+    family="embedding",
+    paper=Paper(
+        "SuSana Distancia is all you need: Enforcing class separability in metric learning via "
+        "two novel distance-based loss functions for few-shot image classification", 2023,
+        authors="Mendez-Ruiz et al.", arxiv="2305.09062",
+    ),
+    kind="embeddings",
+    batch_level=True,
+    invalid_hyperparameters=({"k": 0}, {"search_k": 1}, {"score": "paper"}, {"p": 0.5},
+                             {"distance": "dot"}),
+    note="A whole-batch scalar (``-log`` of the intra-/inter-class nearest-neighbour "
+         "score), no ``reduction``.",
+)
+
+
+__all__ = ["icnn_loss", "icnn_score"]

@@ -51,9 +51,9 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
-from .._core.validation import check_choice, check_number, check_tensor
-from .distances import similarity_matrix
-from .embedding_pairs import check_pair_batch, log1p_sum_exp, masked_logsumexp
+from ..._core.validation import check_choice, check_number, check_tensor
+from .._core.distances import similarity_matrix
+from .._core.pair_batch import check_pair_batch, log1p_sum_exp, masked_logsumexp
 
 MixPairs = tuple[Tensor, Tensor, Tensor]
 BASE_LOSSES = ("ms", "contrastive", "ntxent", "mw")
@@ -269,3 +269,6 @@ def utilization(
     q, x = (TF.normalize(queries, dim=1), TF.normalize(train, dim=1)) if normalize else (queries, train)
     d = -similarity_matrix(q, x, False, "sqeuclidean" if squared else "euclidean")
     return d.amin(1).mean()
+
+
+__all__ = ["metrix_loss", "metrix_pairs", "mix", "soft_pair_loss", "utilization"]

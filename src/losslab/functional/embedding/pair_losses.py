@@ -3,7 +3,7 @@ r"""Pair-based metric-learning losses on embeddings: Multi-Similarity (+ miner),
 Inputs follow pytorch-metric-learning (PML): ``embeddings`` (N, D), integer ``labels`` (N,),
 optional ``ref_embeddings`` (M, D) and ``ref_labels`` (M,); without references each anchor is
 compared with the rest of the batch. ``distance=`` picks the geometry from
-:mod:`losslab.functional.distances` (``"cosine"`` and ``"dot"`` are similarities, any other
+:mod:`losslab.functional._core.distances` (``"cosine"`` and ``"dot"`` are similarities, any other
 metric enters as ``-distance``). A batch with no valid pairs gives 0, still connected to the
 graph, so ``backward()`` yields zero gradients.
 """
@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
-from .._core.reduction import reduce_rows
-from .._core.validation import check_choice, check_number, check_reduction
-from .embedding_kernels import multi_similarity_rows
-from .embedding_pairs import check_metric, check_pair_batch, is_similarity
+from ..._core.reduction import reduce_rows
+from ..._core.registry import Paper, register
+from ..._core.validation import check_choice, check_number, check_reduction
+from .._core.multi_similarity_rows import multi_similarity_rows
+from .._core.pair_batch import check_metric, check_pair_batch, is_similarity
 
 PairIndices = tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -134,6 +135,24 @@ def multi_similarity_loss(
     return reduce_rows(per_anchor, reduction=reduction)
 
 
+register(
+    multi_similarity_loss,
+    name="ms",
+    module="MultiSimilarityLoss",
+    check=_check_multi_similarity,
+    family="embedding",
+    paper=Paper(
+        "Multi-Similarity Loss with General Pair Weighting for Deep Metric Learning", 2019,
+        authors="Wang, Han, Huang, Dong, Scott", arxiv="1904.06627",
+    ),
+    kind="embeddings",
+    invalid_hyperparameters=({"alpha": 0.0}, {"beta": -1.0}, {"epsilon": -0.1},
+                             {"distance": "hamming"}, {"variant": "paper"}),
+    note="MS mining is optional (``epsilon``); ``variant=\"official\"`` follows the authors' "
+         "code. Pass mined ``pairs=`` per call.",
+)
+
+
 def multi_similarity_miner(
     embeddings: Tensor,
     labels: Tensor,
@@ -229,6 +248,22 @@ def mw_loss(
     return reduce_rows(per_anchor, reduction=reduction)
 
 
+register(
+    mw_loss,
+    name="mw",
+    module="MWLoss",
+    check=_check_mw,
+    family="embedding",
+    paper=Paper(
+        "Optimizing What Matters: AUC-Driven Learning for Robust Neural Retrieval", 2025,
+        authors="Sheikholeslami et al.", arxiv="2510.00137",
+    ),
+    kind="embeddings",
+    options=("chunk_size",),  # memory, not the loss: a construction option only
+    invalid_hyperparameters=({"temperature": 0.0}, {"temperature": -1.0}),
+)
+
+
 def _check_opl(*, gamma: float, negative_abs: str) -> None:
     check_number("orthogonal_projection_loss", "gamma", gamma, low=0.0)
     check_choice("orthogonal_projection_loss", "negative_abs", negative_abs, ("outside", "inside", "none"))
@@ -277,3 +312,20 @@ def orthogonal_projection_loss(
     if negative_abs == "outside":
         d = d.abs()
     return (1.0 - s) + gamma * d
+
+
+register(
+    orthogonal_projection_loss,
+    name="opl",
+    module="OrthogonalProjectionLoss",
+    check=_check_opl,
+    family="embedding",
+    paper=Paper("Orthogonal Projection Loss", 2021, authors="Ranasinghe et al.", arxiv="2103.14021"),
+    kind="embeddings",
+    invalid_hyperparameters=({"gamma": -0.5}, {"negative_abs": "both"}),
+    note="Add it to a classification loss on the penultimate features "
+         "(:class:`losslab.nn.WithOPL`).",
+)
+
+
+__all__ = ["multi_similarity_loss", "multi_similarity_miner", "mw_loss", "orthogonal_projection_loss"]

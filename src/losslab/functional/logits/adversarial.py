@@ -25,8 +25,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._core.reduction import reduce_rows
-from .._core.validation import (
+from ..._core.logit_loss import logit_loss
+from ..._core.reduction import reduce_rows
+from ..._core.registry import Paper, register
+from ..._core.validation import (
     check_choice,
     check_class_weight,
     check_ignore_index,
@@ -35,7 +37,7 @@ from .._core.validation import (
     check_reduction,
     check_tensor,
 )
-from .softmax import comp_sum
+from .._core.power_loss import comp_sum_rows
 
 _NORMS = ("linf", "l2")
 _TERMS = ("logit-diff-l2", "kl")
@@ -218,7 +220,9 @@ def smooth_adversarial_comp_sum(
     check_index_target(fn, logits, t, ignore_index)
     class_weight = check_class_weight(fn, weight, logits.shape[1], logits)
     row_weight = class_weight[t] if class_weight is not None else None
-    per_row = comp_sum(logits / rho, t, weight=weight, reduction="none", tau=tau)
+    # comp-sum (losslab.functional.comp_sum) per kept row, its errors naming comp_sum
+    per_row = logit_loss("comp_sum", logits / rho, t, weight=weight, ignore_index=-100,
+                         reduction="none", rows=comp_sum_rows(tau))
     if nu > 0.0 and x.shape[0] > 0:
         # Save every submodule's own flag: model.train(flag) would overwrite deliberately
         # frozen parts (e.g. a batch norm kept in eval mode inside a training model).
@@ -251,3 +255,30 @@ def smooth_adversarial_comp_sum(
         kept=None if bool(kept.all()) else kept,
         out_shape=tuple(target.shape),
     )
+
+
+register(
+    smooth_adversarial_comp_sum,
+    name="adv-comp-sum",
+    module="SmoothAdversarialCompSum",
+    check=_check_smooth_adversarial_comp_sum,
+    family="adversarial",
+    paper=Paper(
+        "Cross-Entropy Loss Functions: Theoretical Analysis and Applications",
+        2023,
+        authors="Mao, Mohri, Zhong",
+        arxiv="2304.07288",
+    ),
+    kind="model",
+    invalid_hyperparameters=(
+        {"nu": -1.0},
+        {"epsilon": -0.1},
+        {"steps": -1},
+        {"norm": "l1"},
+        {"smooth_term": "js"},
+        {"rho": 0.0},
+    ),
+)
+
+
+__all__ = ["smooth_adversarial_comp_sum"]

@@ -9,10 +9,11 @@ import math
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import logit_loss
-from .._core.validation import check_choice, check_number, check_reduction, values_checkable
-from ._batch_level import batch_level_loss, weighted_mean
-from ._logprob import log1m_prob_at, target_log_prob
+from ..._core.logit_loss import logit_loss
+from ..._core.registry import Paper, register
+from ..._core.validation import check_choice, check_number, check_reduction, values_checkable
+from .._core.batch_level import batch_level_loss, weighted_mean
+from .._core.log_complement import log1m_prob_at, target_log_prob
 
 # Below this log(N p) (N p < 1e-13), 1 - (1 - p)^N is evaluated by its series
 # N p (1 - (N-1) p / 2), whose neglected term is O((N p)^2) relative: below 1e-26.
@@ -99,6 +100,23 @@ def dco(
         reduction=reduction,
         rows=rows,
     )
+
+
+register(
+    dco,
+    name="dco",
+    module="DirectCoverage",
+    check=_check_dco,
+    family="confidence",
+    paper=Paper(
+        "Rethinking Fine-Tuning when Scaling Test-Time Compute: Limiting Confidence Improves "
+        "Mathematical Reasoning",
+        2025,
+        authors="Chen, Raventós, Cheng, Ganguli, Druckmann",
+        arxiv="2502.07154",
+    ),
+    invalid_hyperparameters=({"n": 0.5},),
+)
 
 
 def dco_gradient_factor(input: Tensor, target: Tensor, *, n: float = 16.0) -> Tensor:
@@ -250,6 +268,22 @@ def ntp_reward(
     )
 
 
+register(
+    ntp_reward,
+    name="ntp-reward",
+    module="RewardShapedNextToken",
+    check=_check_ntp_reward,
+    family="confidence",
+    paper=Paper(
+        "Diversity or Precision? A Deep Dive into Next Token Prediction",
+        2025,
+        authors="Wu et al.",
+        arxiv="2512.22955",
+    ),
+    invalid_hyperparameters=({"top_k": -1}, {"prob_floor": 0.0}, {"beta": float("nan")}),
+)
+
+
 def _check_ca_calib(*, balancing: str) -> None:
     check_choice("ca_calib", "balancing", balancing, ("accuracy", "none"))
 
@@ -274,7 +308,7 @@ def ca_calib(
     ``input`` are the *calibrated* logits (e.g. z_i / T_i from a per-sample temperature head;
     temperature keeps the argmax, so correctness is that of the frozen classifier). acc is the
     batch accuracy, so the loss couples rows (batch-level reductions, see
-    :mod:`losslab.functional._batch_level`). If the batch is all correct or all wrong every
+    :mod:`losslab.functional._core.batch_level`). If the batch is all correct or all wrong every
     b_i is 0 and the plain mean is used. ``balancing="none"`` always uses the plain mean.
     Class weights multiply b_i by w_{y_i}. The official code's per-sample temperature MLP
     (12 → 5 → 1 on softmax scores of three transformed views) is the user's model, not part of
@@ -318,3 +352,23 @@ def ca_calib(
         reduction=reduction,
         batch=batch,
     )
+
+
+register(
+    ca_calib,
+    name="ca-calib",
+    module="CorrectnessAwareCalibration",
+    check=_check_ca_calib,
+    family="confidence",
+    paper=Paper(
+        "Beyond Calibration: Correctness-aware post-hoc calibration",
+        2024,
+        authors="Liu, Wang, Zou, Zou, Zheng",
+        arxiv="2404.13016",
+    ),
+    batch_level=True,
+    invalid_hyperparameters=({"balancing": "class"},),
+)
+
+
+__all__ = ["ca_calib", "dco", "dco_gradient_factor", "ntp_reward"]

@@ -13,22 +13,32 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import logit_loss
-from .._core.validation import (
+from ..._core.logit_loss import logit_loss
+from ..._core.registry import Paper, register
+from ..._core.validation import (
     check_choice,
     check_class_weight,
     check_number,
     check_tensor,
     flatten_logits,
 )
-from ._batch_level import batch_level_loss, weighted_mean
-from ._extras import logits_like_rows
-from ._logprob import log1m_prob_at, log1m_softmax, target_log_prob
-from ._row_chunks import block_slices
-from ._softmax_ops import (
+from .._core.batch_level import batch_level_loss, weighted_mean
+from .._core.log_complement import log1m_prob_at, log1m_softmax, target_log_prob
+from .._core.row_aligned_inputs import logits_like_rows
+from .._core.row_blocks import block_slices
+from .._core.softmax_objectives import (
     selected_self_adjusted_entropy,
     softmax_kl,
     student_teacher_symmetric_ce,
+)
+
+_TEACHER = ("teacher_logits",)
+_VIEW = ("view_logits",)
+LEGOGCD = Paper(
+    "Solving the Catastrophic Forgetting Problem in Generalized Category Discovery",
+    2024,
+    authors="Cao, Zheng, Wang, Yang",
+    arxiv="2501.05272",
 )
 
 
@@ -84,6 +94,21 @@ def sce_consistency(
         reduction=reduction,
         rows=rows,
     )
+
+
+register(
+    sce_consistency,
+    name="sce-consistency",
+    module="SymmetricCrossEntropyConsistency",
+    family="consistency",
+    paper=Paper(
+        "Robust Mean Teacher for Continual and Gradual Test-Time Adaptation",
+        2023,
+        authors="Döbler, Marsden, Yang",
+        arxiv="2211.13081",
+    ),
+    extra_inputs=_TEACHER,
+)
 
 
 def _check_ler(
@@ -190,6 +215,22 @@ def ler(
     )
 
 
+register(
+    ler,
+    name="ler",
+    module="LocalEntropyRegularization",
+    check=_check_ler,
+    family="consistency",
+    paper=LEGOGCD,
+    invalid_hyperparameters=(
+        {"threshold": 1.5},
+        {"temperature": 0.0},
+        {"selection_temperature": -1.0},
+        {"num_known": -2},
+    ),
+)
+
+
 def _check_dkl(*, temperature: float) -> None:
     check_number("dkl", "temperature", temperature, low=0.0, low_open=True)
 
@@ -247,6 +288,18 @@ def dkl(
         reduction=reduction,
         rows=rows,
     )
+
+
+register(
+    dkl,
+    name="dkl",
+    module="DualViewKL",
+    check=_check_dkl,
+    family="consistency",
+    paper=LEGOGCD,
+    extra_inputs=_VIEW,
+    invalid_hyperparameters=({"temperature": 0.0},),
+)
 
 
 def _check_cbc(*, positive_threshold: float, negative_threshold: float, negatives: str) -> None:
@@ -368,6 +421,28 @@ def cbc(
         reduction=reduction,
         batch=batch,
     )
+
+
+register(
+    cbc,
+    name="cbc",
+    module="ConfidentBinaryCrossEntropy",
+    check=_check_cbc,
+    family="consistency",
+    paper=Paper(
+        "Translation Consistent Semi-supervised Segmentation for 3D Medical Images",
+        2022,
+        authors="Liu, Wang, Chen, Liu, Pu, Yang, Carneiro",
+        arxiv="2203.14523",
+    ),
+    extra_inputs=_TEACHER,
+    batch_level=True,
+    invalid_hyperparameters=(
+        {"positive_threshold": 1.5},
+        {"negative_threshold": -0.1},
+        {"negatives": "some"},
+    ),
+)
 
 
 __all__ = ["cbc", "dkl", "ler", "sce_consistency"]

@@ -13,12 +13,13 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
-from .._core.logit_loss import logit_loss
-from .._core.validation import check_number, values_checkable
-from ._extras import aligned_rows, logits_like_rows
-from ._logprob import target_log_prob
-from ._plackett_luce import ascending_pl_order, plackett_luce, stable_pl_order
-from ._softmax_ops import softmax_kl
+from ..._core.logit_loss import logit_loss
+from ..._core.registry import Paper, register
+from ..._core.validation import check_number, values_checkable
+from .._core.log_complement import target_log_prob
+from .._core.plackett_luce import ascending_pl_order, plackett_luce, stable_pl_order
+from .._core.row_aligned_inputs import aligned_rows, logits_like_rows
+from .._core.softmax_objectives import softmax_kl
 
 
 def _check_kd(*, temperature: float, ce_weight: float) -> None:
@@ -53,6 +54,10 @@ def _suffix_logsumexp(s: Tensor) -> Tensor:
         rows = bad.nonzero().squeeze(1)
         out = out.index_put((rows,), torch.logcumsumexp(s[rows].flip(1), dim=1).flip(1))
     return out
+
+
+_TEACHER = ("teacher_logits",)
+_ASPECTS = ("aspect_logits", "aspect_targets")
 
 
 def kd(
@@ -121,6 +126,23 @@ def kd(
         reduction=reduction,
         rows=rows,
     )
+
+
+register(
+    kd,
+    name="kd",
+    module="KnowledgeDistillation",
+    check=_check_kd,
+    family="distillation",
+    paper=Paper(
+        "Distilling the Knowledge in a Neural Network",
+        2015,
+        authors="Hinton, Vinyals, Dean",
+        arxiv="1503.02531",
+    ),
+    extra_inputs=_TEACHER,
+    invalid_hyperparameters=({"temperature": 0.0}, {"ce_weight": -1.0}),
+)
 
 
 def pld(
@@ -202,6 +224,23 @@ def pld(
     )
 
 
+register(
+    pld,
+    name="pld",
+    module="PlackettLuceDistillation",
+    check=_check_pld,
+    family="distillation",
+    paper=Paper(
+        "PLD: A Choice-Theoretic List-Wise Knowledge Distillation",
+        2025,
+        authors="Bassam, Zhu, Bian",
+        arxiv="2506.12542",
+    ),
+    extra_inputs=_TEACHER,
+    invalid_hyperparameters=({"teacher_temperature": -1.0},),
+)
+
+
 def multi_aspect_kd(
     input: Tensor,
     target: Tensor,
@@ -279,3 +318,23 @@ def multi_aspect_kd(
         reduction=reduction,
         rows=rows,
     )
+
+
+register(
+    multi_aspect_kd,
+    name="multi-aspect-kd",
+    module="MultiAspectDistillation",
+    check=_check_multi_aspect_kd,
+    family="distillation",
+    paper=Paper(
+        "Multi-aspect Knowledge Distillation with Large Language Model",
+        2025,
+        authors="Lee, Bang, Kwon, Kim",
+        arxiv="2501.13341",
+    ),
+    extra_inputs=_ASPECTS,
+    invalid_hyperparameters=({"alpha": -1.0}, {"ce_weight": -0.5}),
+)
+
+
+__all__ = ["kd", "multi_aspect_kd", "pld"]

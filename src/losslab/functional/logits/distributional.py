@@ -29,9 +29,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import compute_dtype
-from .._core.reduction import reduce_rows
-from .._core.validation import (
+from ..._core.logit_loss import compute_dtype
+from ..._core.reduction import reduce_rows
+from ..._core.registry import Paper, register
+from ..._core.validation import (
     check_class_weight,
     check_number,
     check_reduction,
@@ -40,7 +41,7 @@ from .._core.validation import (
     flatten_logits,
     values_checkable,
 )
-from ._softmax_ops import sparse_soft_cross_entropy
+from .._core.softmax_objectives import sparse_soft_cross_entropy
 
 
 def _check_support(fn: str, v_min: float, v_max: float, num_bins: int, min_bins: int) -> None:
@@ -272,6 +273,15 @@ def _value_loss(
     return reduce_rows(per_row, reduction=reduction, kept=kept, out_shape=shape)
 
 
+STOP_REGRESSING = Paper(
+    "Stop Regressing: Training Value Functions via Classification for Scalable Deep RL",
+    2024,
+    authors="Farebrother et al.",
+    arxiv="2403.03950",
+)
+_BAD_SUPPORT = ({"v_max": -20.0}, {"num_bins": 0})
+
+
 def hl_gauss(
     input: Tensor,
     target: Tensor,
@@ -322,6 +332,11 @@ def hl_gauss(
     )
 
 
+register(hl_gauss, name="hl-gauss", module="HLGauss", check=_check_hl_gauss,
+         family="distributional", paper=STOP_REGRESSING, kind="value",
+         invalid_hyperparameters=(*_BAD_SUPPORT, {"sigma_ratio": 0.0}))
+
+
 def two_hot(
     input: Tensor,
     target: Tensor,
@@ -360,3 +375,20 @@ def two_hot(
         num_bins=num_bins,
         encode=lambda y: _two_hot_band(y, v_min=v_min, v_max=v_max, num_bins=num_bins),
     )
+
+
+register(two_hot, name="two-hot", module="TwoHot", check=_check_two_hot,
+         family="distributional", paper=STOP_REGRESSING, kind="value",
+         invalid_hyperparameters=(*_BAD_SUPPORT, {"num_bins": 1}))
+
+
+__all__ = [
+    "hl_gauss",
+    "hl_gauss_centers",
+    "hl_gauss_decode",
+    "hl_gauss_encode",
+    "two_hot",
+    "two_hot_atoms",
+    "two_hot_decode",
+    "two_hot_encode",
+]

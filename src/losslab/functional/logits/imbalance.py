@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import logit_loss
-from .._core.validation import check_number
-from .softmax import target_log_prob
+from ..._core.logit_loss import logit_loss
+from ..._core.registry import Paper, register
+from ..._core.validation import check_number
+from .._core.softmax_row_stats import target_log_prob
 
 ClassAlpha = Sequence[float] | Tensor | None
 
@@ -97,3 +98,22 @@ def focal_loss(
 
     return logit_loss(fn, input, target, weight=weight, ignore_index=ignore_index,
                       reduction=reduction, rows=rows)
+
+
+register(
+    focal_loss,
+    name="focal",
+    module="FocalLoss",
+    check=_check_focal_loss,
+    family="imbalance",
+    paper=Paper(
+        "Focal Loss for Dense Object Detection",
+        2017,
+        authors="Lin, Goyal, Girshick, He, Dollár",
+        arxiv="1708.02002",
+    ),
+    invalid_hyperparameters=({"gamma": -1.0}, {"alpha": [1.0, -0.5, 1.0]}),
+)
+
+
+__all__ = ["focal_loss"]

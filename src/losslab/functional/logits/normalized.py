@@ -3,7 +3,7 @@
 A normalised loss divides a loss by its sum over all possible labels, so that
 ``Σ_j L(z, j) = 1``; this makes it robust to symmetric label noise but prone to underfit, which
 the Active-Passive Loss fixes by adding a passive loss (RCE or MAE, from
-:mod:`losslab.functional.robust`). Conventions are those of
+:mod:`losslab.functional.logits.robust`). Conventions are those of
 :func:`losslab.functional.cross_entropy`.
 """
 
@@ -12,10 +12,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import RowLoss, logit_loss
-from .._core.validation import check_choice, check_number
-from .robust import DEFAULT_LOG_ZERO, _check_log_zero, _one_minus_p_y, check_weight_factor
-from .softmax import softmax_row_stats
+from ..._core.logit_loss import RowLoss, logit_loss
+from ..._core.registry import Paper, register
+from ..._core.validation import check_choice, check_number
+from .._core.robust_terms import DEFAULT_LOG_ZERO, check_log_zero, check_weight_factor, one_minus_p_y
+from .._core.softmax_row_stats import softmax_row_stats
 
 ACTIVE_LOSSES = ("nce", "ngce")
 PASSIVE_LOSSES = ("rce", "mae")
@@ -46,6 +47,12 @@ def _ngce_rows(q: float) -> RowLoss:
         return _ngce_from_stats(log_p_y, gap_sum, q)
 
     return rows
+
+
+_APL_PAPER = Paper(
+    "Normalized Loss Functions for Deep Learning with Noisy Labels",
+    2020, authors="Ma, Huang, Wang, Romano, Erfani, Bailey", arxiv="2006.13554",
+)
 
 
 def normalized_cross_entropy(
@@ -81,6 +88,10 @@ def normalized_cross_entropy(
     """
     return logit_loss("normalized_cross_entropy", input, target, weight=weight,
                       ignore_index=ignore_index, reduction=reduction, rows=_nce_rows)
+
+
+register(normalized_cross_entropy, name="nce", module="NormalizedCrossEntropy",
+         family="robust", paper=_APL_PAPER)
 
 
 def _check_normalized_generalized_cross_entropy(*, q: float) -> None:
@@ -127,6 +138,12 @@ def normalized_generalized_cross_entropy(
                       rows=_ngce_rows(float(q)))
 
 
+register(normalized_generalized_cross_entropy, name="ngce",
+         module="NormalizedGeneralizedCrossEntropy",
+         check=_check_normalized_generalized_cross_entropy, family="robust", paper=_APL_PAPER,
+         invalid_hyperparameters=({"q": 0.0}, {"q": 2.0}))
+
+
 # --- Active-Passive Losses -------------------------------------------------------------------
 
 def _check_apl(
@@ -137,7 +154,7 @@ def _check_apl(
     check_weight_factor(fn, "alpha", alpha)
     check_weight_factor(fn, "beta", beta)
     check_number(fn, "q", q, low=0.0, high=1.0, low_open=True)
-    _check_log_zero(fn, log_zero)
+    check_log_zero(fn, log_zero)
 
 
 def _check_active_passive(
@@ -166,7 +183,7 @@ def _apl_loss(
         )
         act = (_nce_from_stats(log_p_y, sum_log) if use_nce
                else _ngce_from_stats(log_p_y, gap_sum, qf))
-        pas = passive_scale * _one_minus_p_y(log_p_y)
+        pas = passive_scale * one_minus_p_y(log_p_y)
         return a * act + b * pas
 
     return logit_loss(fn, input, target, weight=weight, ignore_index=ignore_index,
@@ -225,6 +242,12 @@ def active_passive(
                      log_zero=log_zero)
 
 
+register(active_passive, name="nce+rce", module="ActivePassive", check=_check_active_passive,
+         family="robust", paper=_APL_PAPER,
+         invalid_hyperparameters=({"alpha": -1.0}, {"beta": -1.0}, {"active": "ce"},
+                                  {"passive": "nce"}, {"q": 0.0}, {"log_zero": 1.0}))
+
+
 def _check_nce_and_mae(*, alpha: float, beta: float) -> None:
     check_weight_factor("nce_and_mae", "alpha", alpha)
     check_weight_factor("nce_and_mae", "beta", beta)
@@ -258,7 +281,7 @@ def nce_and_mae(
 
     Example:
         >>> import torch
-        >>> from losslab.functional.normalized import nce_and_mae
+        >>> from losslab.functional.logits.normalized import nce_and_mae
         >>> z, y = torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0])
         >>> round(nce_and_mae(z, y).item(), 6)
         0.766043
@@ -269,3 +292,16 @@ def nce_and_mae(
     return _apl_loss("nce_and_mae", input, target, weight, ignore_index, reduction,
                      active="nce", passive="mae", alpha=alpha, beta=beta, q=0.7,
                      log_zero=DEFAULT_LOG_ZERO)
+
+
+register(nce_and_mae, name="nce+mae", module="NCEandMAE", check=_check_nce_and_mae,
+         family="robust", paper=_APL_PAPER,
+         invalid_hyperparameters=({"alpha": -1.0}, {"beta": -0.5}))
+
+
+__all__ = [
+    "active_passive",
+    "nce_and_mae",
+    "normalized_cross_entropy",
+    "normalized_generalized_cross_entropy",
+]

@@ -14,19 +14,21 @@ one Dice term per sample and class, summed over classes (``classes="all"``), the
 samples. ``classes="target"`` keeps only the target class's term — the paper's per-instance
 DSC. Batch-level forms (``dice_batch``, ``tversky_batch``) sum the products over the batch per
 class first (V-Net / set-level Dice) and average the per-class losses; see
-:mod:`losslab.functional._batch_level` for their reductions.
+:mod:`losslab.functional._core.batch_level` for their reductions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import RowLoss, logit_loss
-from .._core.reduction import reduce_rows
-from .._core.validation import (
+from ..._core.logit_loss import RowLoss, logit_loss
+from ..._core.reduction import reduce_rows
+from ..._core.registry import Paper, register
+from ..._core.validation import (
     check_choice,
     check_ignore_index,
     check_number,
@@ -35,9 +37,9 @@ from .._core.validation import (
     class_counts,
     values_checkable,
 )
-from ._batch_level import batch_level_loss, mean_over_classes
-from ._logprob import log1m_softmax
-from ._softmax_stats import softmax_column_stats, softmax_rational_sum
+from .._core.batch_level import batch_level_loss, mean_over_classes
+from .._core.log_complement import log1m_softmax
+from .._core.softmax_sums import softmax_column_stats, softmax_rational_sum
 
 _CLASSES = ("all", "target")
 
@@ -158,6 +160,19 @@ def _dice_rows(smooth: float, alpha: float, square: bool, classes: str) -> RowLo
     return rows
 
 
+DICE_PAPER = Paper(
+    "Dice Loss for Data-imbalanced NLP Tasks", 2020, authors="Li et al.", arxiv="1911.02855"
+)
+TVERSKY_PAPER = Paper(
+    "Tversky loss function for image segmentation using 3D fully convolutional deep networks",
+    2017,
+    authors="Salehi, Erdogmus, Gholipour",
+    arxiv="1706.05721",
+)
+_BAD_DICE = ({"smooth": 0.0}, {"alpha": -0.5}, {"classes": "some"})
+_BAD_TVERSKY = ({"alpha": -1.0}, {"beta": -1.0}, {"smooth": -1.0})
+
+
 def dice(
     input: Tensor,
     target: Tensor,
@@ -213,6 +228,10 @@ def dice(
     )
 
 
+register(dice, name="dice", module="Dice", check=_check_dice, family="overlap",
+         paper=DICE_PAPER, invalid_hyperparameters=_BAD_DICE)
+
+
 def self_adjusting_dice(
     input: Tensor,
     target: Tensor,
@@ -256,6 +275,11 @@ def self_adjusting_dice(
         reduction=reduction,
         rows=_dice_rows(float(smooth), float(alpha), square_denominator, classes),
     )
+
+
+register(self_adjusting_dice, name="self-adjusting-dice", module="SelfAdjustingDice",
+         check=_check_self_adjusting_dice, family="overlap", paper=DICE_PAPER,
+         invalid_hyperparameters=_BAD_DICE)
 
 
 def tversky(
@@ -320,6 +344,10 @@ def tversky(
     )
 
 
+register(tversky, name="tversky", module="Tversky", check=_check_tversky, family="overlap",
+         paper=TVERSKY_PAPER, invalid_hyperparameters=(*_BAD_TVERSKY, {"classes": "some"}))
+
+
 def dice_batch(
     input: Tensor,
     target: Tensor,
@@ -342,7 +370,7 @@ def dice_batch(
     (V-Net style with ``square_denominator=True``; p̃ as in :func:`self_adjusting_dice`).
     The rows are coupled, so reductions are batch-level: ``mean`` is L, ``sum`` is K·L for K
     kept rows and ``none`` holds L at every kept position (see
-    :mod:`losslab.functional._batch_level`). ``weight`` weighs classes in the average over c.
+    :mod:`losslab.functional._core.batch_level`). ``weight`` weighs classes in the average over c.
 
     Example:
         >>> import torch, losslab.functional as LF
@@ -385,6 +413,11 @@ def dice_batch(
         reduction=reduction,
         batch=mean_over_classes(per_class),
     )
+
+
+register(dice_batch, name="dice-batch", module="DiceBatch",
+         check=partial(_check_dice, classes="all", fn="dice_batch"), family="overlap",
+         paper=DICE_PAPER, batch_level=True, invalid_hyperparameters=_BAD_DICE[:2])
 
 
 def tversky_batch(
@@ -435,6 +468,11 @@ def tversky_batch(
         reduction=reduction,
         batch=mean_over_classes(per_class),
     )
+
+
+register(tversky_batch, name="tversky-batch", module="TverskyBatch",
+         check=partial(_check_tversky, classes="all", fn="tversky_batch"), family="overlap",
+         paper=TVERSKY_PAPER, batch_level=True, invalid_hyperparameters=_BAD_TVERSKY)
 
 
 # --------------------------------------------------------------------------- binary forms

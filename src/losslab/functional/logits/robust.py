@@ -5,8 +5,8 @@ they are invariant to shifting the logits, and their gradient is the CE gradient
 ``p - e_y`` re-weighted (GCE: ``p_y^q``, MAE: ``2·p_y``, RCE: ``|A|·p_y``). Conventions
 (layouts, ``weight``, ``ignore_index``, reductions) are those of
 :func:`losslab.functional.cross_entropy`. The normalised losses (NCE, NGCE) and the
-Active-Passive pairs live in :mod:`losslab.functional.normalized`, LDR-KL and ALDR-KL in
-:mod:`losslab.functional.ldr`.
+Active-Passive pairs live in :mod:`losslab.functional.logits.normalized`, LDR-KL and ALDR-KL in
+:mod:`losslab.functional.logits.ldr`.
 """
 
 from __future__ import annotations
@@ -16,19 +16,17 @@ import math
 import torch
 from torch import Tensor
 
-from .._core.logit_loss import RowLoss, logit_loss
-from .._core.validation import check_number
-from .softmax import check_float32_number, power_log_loss, target_log_prob
-
-# log 0 in the reverse cross-entropy, as in the official SCE and APL code (one-hot clamped to
-# [1e-4, 1]). The SCE paper reports A = -4 instead.
-DEFAULT_LOG_ZERO = math.log(1e-4)
-
-
-def _one_minus_p_y(log_p_y: Tensor) -> Tensor:
-    """1 - p_y from log p_y, accurate when p_y is close to 1."""
-    return -torch.expm1(log_p_y)
-
+from ..._core.logit_loss import RowLoss, logit_loss
+from ..._core.registry import Paper, register
+from ..._core.validation import check_number
+from .._core.power_loss import power_log_loss
+from .._core.robust_terms import (
+    DEFAULT_LOG_ZERO,
+    check_log_zero,
+    check_weight_factor,
+    one_minus_p_y,
+)
+from .._core.softmax_row_stats import target_log_prob
 
 # --- GCE -------------------------------------------------------------------------------------
 
@@ -38,6 +36,21 @@ def _check_generalized_cross_entropy(*, q: float, truncate_k: float | None) -> N
     if truncate_k is not None:
         check_number(fn, "truncate_k", truncate_k, low=0.0, high=1.0, low_open=True,
                      high_open=True)
+
+
+_GCE_PAPER = Paper(
+    "Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels",
+    2018, authors="Zhang, Sabuncu", arxiv="1805.07836",
+)
+_MAE_PAPER = Paper(
+    "Robust Loss Functions under Label Noise for Deep Neural Networks",
+    2017, authors="Ghosh, Kumar, Sastry", arxiv="1712.09482",
+)
+# The SCE paper introduces both the symmetric and the reverse cross-entropy.
+_SCE_PAPER = Paper(
+    "Symmetric Cross Entropy for Robust Learning with Noisy Labels",
+    2019, authors="Wang, Ma, Chen, Luo, Yi, Bailey", arxiv="1908.06112",
+)
 
 
 def generalized_cross_entropy(
@@ -95,6 +108,12 @@ def generalized_cross_entropy(
                       ignore_index=ignore_index, reduction=reduction, rows=rows)
 
 
+register(generalized_cross_entropy, name="gce", module="GeneralizedCrossEntropy",
+         check=_check_generalized_cross_entropy, family="robust", paper=_GCE_PAPER,
+         invalid_hyperparameters=({"q": 0.0}, {"q": 1.5}, {"q": -0.3}, {"truncate_k": 1.0},
+                                  {"truncate_k": 0.0}))
+
+
 # --- MAE -------------------------------------------------------------------------------------
 
 def mean_absolute_error(
@@ -132,33 +151,27 @@ def mean_absolute_error(
     """
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return 2.0 * _one_minus_p_y(target_log_prob(z, y, "mean_absolute_error"))
+        return 2.0 * one_minus_p_y(target_log_prob(z, y, "mean_absolute_error"))
 
     return logit_loss("mean_absolute_error", input, target, weight=weight,
                       ignore_index=ignore_index, reduction=reduction, rows=rows)
 
 
+register(mean_absolute_error, name="mae", module="MeanAbsoluteError", family="robust",
+         paper=_MAE_PAPER)
+
+
 # --- RCE and SCE -----------------------------------------------------------------------------
-
-def _check_log_zero(fn: str, log_zero: float) -> None:
-    check_float32_number(fn, "log_zero", check_number(fn, "log_zero", log_zero, high=0.0,
-                                                      high_open=True))
-
-
-def check_weight_factor(fn: str, name: str, value: float) -> None:
-    """A mixing weight ≥ 0 that float32 can hold (1e300 would become inf and inf·0 = NaN)."""
-    check_float32_number(fn, name, check_number(fn, name, value, low=0.0))
-
 
 def _reverse_ce_rows(log_zero: float) -> RowLoss:
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        return -log_zero * _one_minus_p_y(target_log_prob(z, y, "reverse_cross_entropy"))
+        return -log_zero * one_minus_p_y(target_log_prob(z, y, "reverse_cross_entropy"))
 
     return rows
 
 
 def _check_reverse_cross_entropy(*, log_zero: float) -> None:
-    _check_log_zero("reverse_cross_entropy", log_zero)
+    check_log_zero("reverse_cross_entropy", log_zero)
 
 
 def reverse_cross_entropy(
@@ -203,11 +216,16 @@ def reverse_cross_entropy(
                       rows=_reverse_ce_rows(float(log_zero)))
 
 
+register(reverse_cross_entropy, name="rce", module="ReverseCrossEntropy",
+         check=_check_reverse_cross_entropy, family="robust", paper=_SCE_PAPER,
+         invalid_hyperparameters=({"log_zero": 0.0},))
+
+
 def _check_symmetric_cross_entropy(*, alpha: float, beta: float, log_zero: float) -> None:
     fn = "symmetric_cross_entropy"
     check_weight_factor(fn, "alpha", alpha)
     check_weight_factor(fn, "beta", beta)
-    _check_log_zero(fn, log_zero)
+    check_log_zero(fn, log_zero)
 
 
 def symmetric_cross_entropy(
@@ -253,7 +271,21 @@ def symmetric_cross_entropy(
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
         log_p_y = target_log_prob(z, y, "symmetric_cross_entropy")
-        return -a * log_p_y - b * lz * _one_minus_p_y(log_p_y)
+        return -a * log_p_y - b * lz * one_minus_p_y(log_p_y)
 
     return logit_loss("symmetric_cross_entropy", input, target, weight=weight,
                       ignore_index=ignore_index, reduction=reduction, rows=rows)
+
+
+register(symmetric_cross_entropy, name="sce", module="SymmetricCrossEntropy",
+         check=_check_symmetric_cross_entropy, family="robust", paper=_SCE_PAPER,
+         invalid_hyperparameters=({"alpha": -0.1}, {"beta": -1.0}, {"log_zero": 0.0},
+                                  {"log_zero": 4.0}))
+
+
+__all__ = [
+    "generalized_cross_entropy",
+    "mean_absolute_error",
+    "reverse_cross_entropy",
+    "symmetric_cross_entropy",
+]

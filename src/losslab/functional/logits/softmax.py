@@ -16,24 +16,11 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._core.autograd import first_order_only
-from .._core.block_sizes import ROW_TEMPORARY_ELEMENTS
-from .._core.logit_loss import logit_loss
-from .._core.validation import check_number, values_checkable
-
-_F32 = torch.finfo(torch.float32)
-
-
-def check_float32_number(fn: str, name: str, value: float) -> float:
-    """Reject a (validated) hyperparameter that float32 cannot hold: it would become ``inf`` or
-    ``0`` inside the loss (for example ``lam=1e300`` → ``inf·0 = NaN``)."""
-    v = float(value)
-    if v != 0.0 and not _F32.tiny <= abs(v) <= _F32.max:
-        raise ValueError(
-            f"{fn}: {name} must be 0 or have magnitude in [{_F32.tiny:.3g}, {_F32.max:.3g}] "
-            f"(representable in float32), got {v:g}"
-        )
-    return v
+from ..._core.autograd import first_order_only
+from ..._core.logit_loss import logit_loss
+from ..._core.registry import Paper, register
+from ..._core.validation import check_float32_number, check_number
+from .._core.power_loss import comp_sum_rows
 
 
 def _check_cross_entropy(
@@ -136,172 +123,24 @@ def cross_entropy(
     )
 
 
-# --- shared fast paths: row statistics of log_softmax with a hand-written backward ----------
-
-# Elements per block of row-blocked temporaries: losslab._core.block_sizes.
-_BLOCK_ELEMENTS = ROW_TEMPORARY_ELEMENTS
-
-
-def row_blocks(x: Tensor) -> list[slice]:
-    """Slices of about 2M elements over the rows of a (K, C) tensor.
-
-    Temporaries that only feed a row reduction are computed block by block: a fresh (K, C)
-    allocation costs more in page faults than the arithmetic on it, while blocks of a few MB
-    are reused by the allocator.
-    """
-    step = max(1, _BLOCK_ELEMENTS // max(1, x.shape[1]))
-    return [slice(start, start + step) for start in range(0, x.shape[0], step)]
-
-
-class _SoftmaxRowStats(torch.autograd.Function):
-    """Per-row ``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of ``log p = log_softmax(z)``.
-
-    Every loss in this family is a row-level function of these three numbers, and each has
-    a gradient of the form ``a·e_y + b·p + c·1 + d·p^q``; computing it by hand from the saved
-    log-probabilities costs one or two passes over (K, C) instead of the half dozen that the
-    generic autograd graph (gather, logsumexp, one-hot scatter, accumulation) takes. The last
-    two outputs are zeros unless requested (``want_sum`` / ``q``). Not twice differentiable.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any, z: Tensor, y: Tensor, want_sum: bool, q: float | None, loss_name: str
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        ctx.set_materialize_grads(False)
-        ctx.loss_name = loss_name  # named by first_order_only's error
-        log_p = torch.log_softmax(z, dim=1)
-        idx = y.unsqueeze(1)
-        log_p_y = log_p.gather(1, idx).squeeze(1)
-        sum_log = log_p.sum(dim=1) if want_sum else torch.zeros_like(log_p_y)
-        # Σ (1 - p_k^q) summed directly (not C - Σ p^q, which cancels for small q).
-        gap_sum = torch.zeros_like(log_p_y)
-        if q is not None:
-            for rows in row_blocks(log_p):
-                gap_sum[rows] = log_p[rows].mul(q).expm1_().sum(dim=1).neg_()
-        ctx.save_for_backward(log_p, idx)
-        ctx.q = q
-        return log_p_y, sum_log, gap_sum
-
-    @staticmethod
-    @first_order_only
-    @once_differentiable  # hand-written first-order backward: double backward raises
-    def backward(
-        ctx: Any, g_y: Tensor | None, g_sum: Tensor | None, g_gap: Tensor | None
-    ) -> tuple[Tensor | None, None, None, None, None]:
-        log_p, idx = ctx.saved_tensors
-        if not ctx.needs_input_grad[0]:
-            return None, None, None, None, None
-        num_classes = log_p.shape[1]
-        # d log p_y = e_y - p;  d Σ log p_k = 1 - C·p;  d Σ(1 - p_k^q) = -q·p^q + q·(Σ p^q)·p.
-        coef = torch.zeros_like(log_p[:, 0])
-        if g_y is not None:
-            coef = coef - g_y
-        if g_sum is not None:
-            coef = coef - num_classes * g_sum
-        if g_gap is None or ctx.q is None:  # (torch.compile passes a gradient for every output)
-            grad = torch.exp(log_p).mul_(coef.unsqueeze(1))
-        else:
-            q = float(ctx.q)
-            grad = torch.empty_like(log_p)
-            for rows in row_blocks(log_p):
-                power = log_p[rows].mul(q).exp_()
-                c = coef[rows] + q * power.sum(dim=1) * g_gap[rows]
-                block = torch.exp(log_p[rows], out=grad[rows]).mul_(c.unsqueeze(1))
-                block.addcmul_(power, (-q * g_gap[rows]).unsqueeze(1))
-        if g_sum is not None:
-            grad.add_(g_sum.unsqueeze(1))
-        if g_y is not None:
-            grad.scatter_add_(1, idx, g_y.unsqueeze(1))
-        return grad, None, None, None, None
+register(
+    cross_entropy,
+    name="ce",
+    module="CrossEntropy",
+    check=_check_cross_entropy,
+    family="softmax",
+    paper=Paper("Cross-entropy (with the PaLM z-loss option)", 2022, arxiv="2204.02311"),
+    soft_targets=True,
+    invalid_hyperparameters=(
+        {"label_smoothing": -0.1},
+        {"label_smoothing": 1.5},
+        {"temperature": 0.0},
+        {"softcap": -1.0},
+        {"z_loss": -1e-4},
+    ),
+)
 
 
-def target_log_prob(z: Tensor, y: Tensor, loss_name: str) -> Tensor:
-    """log p_y of (K, C) logits, with the fused backward ``g·(e_y - p)``; ``loss_name`` is the
-    public loss function that a refused second derivative names."""
-    out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
-        z, y, False, None, loss_name
-    )
-    return out[0]
-
-
-def softmax_row_stats(
-    z: Tensor, y: Tensor, loss_name: str, *, want_sum: bool = False, q: float | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(log p_y, Σ_k log p_k, Σ_k (1 - p_k^q))`` of (K, C) logits, each (K,); the last two
-    are zeros unless ``want_sum`` / ``q`` are given. ``loss_name``: as in
-    :func:`target_log_prob`."""
-    out: tuple[Tensor, Tensor, Tensor] = _SoftmaxRowStats.apply(  # type: ignore[no-untyped-call]
-        z, y, want_sum, q, loss_name
-    )
-    return out[0], out[1], out[2]
-
-
-# --- comp-sum family and the spherical Z-loss --------------------------
-
-# Below this |s| the power form is replaced by its s → 0 limit, -log p_y.
-_POWER_CE_SWITCH = 1e-6
-
-
-def power_log_loss(log_p: Tensor, s: float) -> Tensor:
-    r"""``(1 - p^s) / s`` from ``log p``, computed as ``-expm1(s·log p) / s``.
-
-    The shared core of comp-sum (``s = τ - 1``) and GCE (``s = q``); it is accurate for small
-    ``|s|`` and equals ``-log p`` (cross-entropy) when ``|s| < 1e-6``. For ``s < 0`` the value
-    grows like ``p^s`` and overflows to ``inf`` once ``|s·log p|`` exceeds the dtype's range
-    (about 88 in float32): that is the true size of the loss, not a numerical accident.
-    """
-    if abs(s) < _POWER_CE_SWITCH:
-        return -log_p
-    return -torch.expm1(s * log_p) / s
-
-
-class _NegativePowerLoss(torch.autograd.Function):
-    """``(1 - p_y^s) / s`` per row for ``s < 0`` (comp-sum with τ < 1), whose gradient
-    ``p_y^s·(p - e_y)`` is formed in log space.
-
-    Through :func:`target_log_prob` the chain rule would multiply ``p_y^s`` (``inf`` once
-    ``|s·log p_y|`` passes the dtype's range, e.g. ±1e4 logits at τ = 0) by ``p_k`` (0 there):
-    ``inf·0 = NaN``. Here each entry is one exponential, ``p_y^s·p_k = exp(s·log p_y + log p_k)``
-    and, for the target, ``-p_y^s·(1 - p_y) = -exp(s·log p_y + log(1 - p_y))``: every entry
-    is its exact value, ``±inf`` only where that value itself exceeds the dtype (the loss is
-    then ``inf`` too), 0 where it underflows, never NaN. Not twice differentiable.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, z: Tensor, y: Tensor, s: float, loss_name: str) -> Tensor:
-        ctx.loss_name = loss_name  # named by first_order_only's error
-        log_p = torch.log_softmax(z, dim=1)
-        idx = y.unsqueeze(1)
-        log_p_y = log_p.gather(1, idx).squeeze(1)
-        ctx.save_for_backward(log_p, idx)
-        ctx.s = s
-        return -torch.expm1(s * log_p_y) / s
-
-    @staticmethod
-    @first_order_only
-    @once_differentiable  # hand-written first-order backward: double backward raises
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
-        log_p, idx = ctx.saved_tensors
-        s = float(ctx.s)
-        log_p_y = log_p.gather(1, idx).squeeze(1)
-        log_scale = s * log_p_y  # log p_y^s
-        coef = torch.exp(log_scale) * g
-        if values_checkable(log_p, coef):
-            # Rows whose factor p_y^s·g is finite: p·factor, two passes like cross-entropy's.
-            grad = torch.exp(log_p).mul_(coef.unsqueeze(1))
-            bad = ~torch.isfinite(coef)
-            if bool(bad.any()):  # the rest one exponential per entry, in log space
-                rows = bad.nonzero().squeeze(1)
-                grad[rows] = (torch.exp(log_p[rows] + log_scale[rows].unsqueeze(1))
-                              .mul_(g[rows].unsqueeze(1)))
-        else:  # traced or meta: every row in log space
-            grad = torch.add(log_p, log_scale.unsqueeze(1)).exp_().mul_(g.unsqueeze(1))
-        # log(1 - p_y), accurate on both sides of p_y = 1/2 (-inf where p_y rounds to 1).
-        log_rest = torch.where(log_p_y < -math.log(2.0), torch.log1p(-torch.exp(log_p_y)),
-                               torch.log(-torch.expm1(log_p_y)))
-        target = torch.exp(log_scale + log_rest).mul_(g).neg_()
-        grad.scatter_(1, idx, target.unsqueeze(1))
-        return grad, None, None, None
 
 
 def _check_comp_sum(*, tau: float) -> None:
@@ -350,13 +189,6 @@ def comp_sum(
     Applications*, ICML 2023 (arXiv 2304.07288).
     """
     _check_comp_sum(tau=tau)
-    s = float(tau) - 1.0
-
-    def rows(z: Tensor, y: Tensor) -> Tensor:
-        if s < -_POWER_CE_SWITCH:  # τ < 1: p_y^s can overflow; its gradient is kept exact
-            return _NegativePowerLoss.apply(z, y, s, "comp_sum")  # type: ignore[no-untyped-call,no-any-return]
-        return power_log_loss(target_log_prob(z, y, "comp_sum"), s)
-
     return logit_loss(
         "comp_sum",
         input,
@@ -364,8 +196,24 @@ def comp_sum(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
-        rows=rows,
+        rows=comp_sum_rows(tau),
     )
+
+
+register(
+    comp_sum,
+    name="comp-sum",
+    module="CompSum",
+    check=_check_comp_sum,
+    family="softmax",
+    paper=Paper(
+        "Cross-Entropy Loss Functions: Theoretical Analysis and Applications",
+        2023,
+        authors="Mao, Mohri, Zhong",
+        arxiv="2304.07288",
+    ),
+    invalid_hyperparameters=({"tau": -0.5}, {"tau": float("nan")}),
+)
 
 
 def _check_spherical_z_loss(*, a: float, b: float) -> None:
@@ -488,3 +336,23 @@ def spherical_z_loss(
         reduction=reduction,
         rows=rows,
     )
+
+
+register(
+    spherical_z_loss,
+    name="z-loss",
+    module="SphericalZLoss",
+    check=_check_spherical_z_loss,
+    family="softmax",
+    paper=Paper(
+        "The Z-loss: a shift and scale invariant classification loss belonging to the "
+        "Spherical Family",
+        2016,
+        authors="de Brébisson, Vincent",
+        arxiv="1604.08859",
+    ),
+    invalid_hyperparameters=({"a": 0.0}, {"a": -1.0}, {"b": float("inf")}),
+)
+
+
+__all__ = ["comp_sum", "cross_entropy", "spherical_z_loss"]

@@ -23,7 +23,7 @@ finite. With ``smooth = 0`` a zero denominator (G-mean and
 balanced accuracy of a class absent from the batch, or of the only class present) has a zero
 numerator too; that class's metric is then its smooth → 0+ limit, 0 (loss 1, gradient 0).
 Rows are coupled, so these are batch-level losses with the reductions of
-:mod:`losslab.functional._batch_level`.
+:mod:`losslab.functional._core.batch_level`.
 
 Binary problems: :func:`binary_anyloss` takes one logit per sample; it is the class-1 term of
 the two-class softmax on (0, x), since softmax((0, x))_1 = sigmoid(x).
@@ -36,9 +36,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._core.validation import check_choice, check_number, check_tensor, class_counts
-from ._batch_level import batch_level_loss, mean_over_classes
-from ._softmax_stats import softmax_column_stats
+from ..._core.registry import Paper, register
+from ..._core.validation import check_choice, check_number, check_tensor, class_counts
+from .._core.batch_level import batch_level_loss, mean_over_classes
+from .._core.softmax_sums import softmax_column_stats
 
 _ACTIVATIONS = ("softmax", "sigmoid")
 _METRICS = ("acc", "fbeta", "gmean", "bacc")
@@ -170,6 +171,15 @@ def _anyloss(
     )
 
 
+ANYLOSS_PAPER = Paper(
+    "AnyLoss: Transforming Classification Metrics into Loss Functions",
+    2024,
+    authors="Han, Moniz, Chawla",
+    arxiv="2405.14745",
+)
+_BAD = ({"amplifier": 0.0}, {"smooth": -1.0}, {"activation": "relu"})
+
+
 def anyloss_acc(
     input: Tensor,
     target: Tensor,
@@ -217,6 +227,11 @@ def anyloss_acc(
     )
 
 
+register(anyloss_acc, name="anyloss-acc", module="AnyLossAccuracy", check=_check_anyloss_acc,
+         family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
+         invalid_hyperparameters=_BAD)
+
+
 def anyloss_fbeta(
     input: Tensor,
     target: Tensor,
@@ -256,6 +271,11 @@ def anyloss_fbeta(
         activation=activation,
         beta=beta,
     )
+
+
+register(anyloss_fbeta, name="anyloss-fbeta", module="AnyLossFBeta", check=_check_anyloss_fbeta,
+         family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
+         invalid_hyperparameters=(*_BAD, {"beta": 0.0}))
 
 
 def anyloss_gmean(
@@ -302,6 +322,11 @@ def anyloss_gmean(
     )
 
 
+register(anyloss_gmean, name="anyloss-gmean", module="AnyLossGMean", check=_check_anyloss_gmean,
+         family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
+         invalid_hyperparameters=_BAD)
+
+
 def anyloss_bacc(
     input: Tensor,
     target: Tensor,
@@ -337,6 +362,11 @@ def anyloss_bacc(
         smooth=smooth,
         activation=activation,
     )
+
+
+register(anyloss_bacc, name="anyloss-bacc", module="AnyLossBalancedAccuracy",
+         check=_check_anyloss_bacc, family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
+         invalid_hyperparameters=_BAD)
 
 
 def binary_anyloss(
@@ -406,3 +436,6 @@ def binary_anyloss(
         beta=beta,
         gmean_sqrt=gmean_sqrt,
     )
+
+
+__all__ = ["anyloss_acc", "anyloss_bacc", "anyloss_fbeta", "anyloss_gmean", "binary_anyloss"]

@@ -47,8 +47,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.validation import check_choice, check_number, check_tensor
-from .distances import similarity_matrix
+from ..._core.validation import check_choice, check_number, check_tensor
+from .._core.distances import similarity_matrix
 
 _FLOOR = 1e-12
 

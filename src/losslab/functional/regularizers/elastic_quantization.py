@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor, nn
 
-from .._core.validation import check_number, check_tensor
+from ..._core.validation import check_number, check_tensor
 
 
 def skewness_kurtosis(weight: Tensor, *, unbiased: bool = True) -> tuple[Tensor, Tensor]:
@@ -134,3 +134,6 @@ def gpg_loss(
     return high + _distill(logits_random, logits_high, target, lam) + _distill(
         logits_low, logits_random, target, lam
     )
+
+
+__all__ = ["gpg_loss", "weight_distribution_loss"]

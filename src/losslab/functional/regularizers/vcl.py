@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.validation import check_number, check_tensor
+from ..._core.validation import check_number, check_tensor
 
 
 def _inputs(fn: str, probabilities: Tensor, solutions: Tensor, objective_values: Tensor | None,
@@ -142,3 +142,6 @@ def vcl_loss(
         margin=margin,
     )
     return contrastive + alpha * rank
+
+
+__all__ = ["vcl_loss"]
