@@ -8,7 +8,7 @@ import torch
 from pytorch_metric_learning import distances, losses, miners
 from references import embedding as ref
 
-from losslab.functional.embedding import multi_similarity_loss, multi_similarity_miner
+from losslab.functional.embedding.pair_losses import multi_similarity_loss, multi_similarity_miner
 
 
 def _circle(degrees):

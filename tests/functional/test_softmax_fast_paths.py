@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import losslab.functional as LF
-from losslab.functional import _plackett_luce, _row_chunks
+from losslab.functional._core import plackett_luce as _plackett_luce
+from losslab.functional._core import row_blocks as _row_chunks
 from losslab.functional._core.plackett_luce import ascending_pl_order, plackett_luce
 from losslab.functional._core.softmax_objectives import (
     selected_self_adjusted_entropy,
