@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := plot,arena,test,dev,bench,ray,hf,clean
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench evidence install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# Every arena preset with at least 3 seeds into one store (shared runs are not repeated), then
+# the HTML report and the claims table of docs/arena.md. About an hour on 2 cores.
+EVIDENCE ?= runs/evidence
+evidence: $(STAMP)
+	for p in $$($(PY) -c "from losslab.arena.presets import PRESETS; print(*PRESETS)"); do \
+	  $(VENV)/bin/losslab arena --preset $$p --seeds 3 --workers 2 --out $(EVIDENCE) || exit 1; \
+	done
+	$(VENV)/bin/losslab report $(EVIDENCE)
+	$(VENV)/bin/losslab report $(EVIDENCE) --claims --output $(EVIDENCE)/claims.md
 
 clean:
 	rm -rf $(VENV)

@@ -188,15 +188,17 @@ def test_claims_are_bound_to_their_preset_setting_and_rates():
 
     preset = PRESETS["minimal"]
     own = check_sweep(to_sweep(dict(preset.settings))[0])
-    (claim,) = claims_to_record(preset, own)
-    assert claim.settings == (S,) and claim.noise_rates == (0.4,)
+    claims = claims_to_record(preset, own)
+    assert len(claims) == 4  # one per paper
+    claim = claims[0]
+    assert all(c.settings == (S,) and c.noise_rates == (0.4,) for c in claims)
     assert Claim.from_dict(claim.to_dict()) == claim
     # Overridden settings (another dataset, size, rate) record no claim; more seeds do.
     for changes in ({"dataset": "digits"}, {"num_samples": 400}, {"noise_rates": [0.2]}):
         other = check_sweep(to_sweep({**preset.settings, **changes})[0])
         assert claims_to_record(preset, other) == ()
     more = check_sweep(to_sweep({**preset.settings, "seeds": 3})[0])
-    assert claims_to_record(preset, more) == (claim,)
+    assert claims_to_record(preset, more) == claims
     # check_claim ignores runs of other settings and rates.
     here = [cell("ce", [0.7, 0.7]), cell("gce", [0.8, 0.81])]
     elsewhere = [dataclasses.replace(c, setting="digits, mlp, symmetric noise, 20 epochs")

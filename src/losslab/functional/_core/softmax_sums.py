@@ -87,11 +87,11 @@ def softmax_rational_sum(
 
 
 class _ColumnStats(torch.autograd.Function):
-    """colsum_c = sum_i u(p_ic) over the rows, and p_y; u is p, p^2 or sigmoid(L (p - 1/2))."""
+    """colsum_c = sum_i u(p_ic) over the rows, and p_y; u is p, p^2 or sigmoid(L (p - t))."""
 
     @staticmethod
     def forward(
-        ctx: Any, z: Tensor, y: Tensor, transform: str, amp: float
+        ctx: Any, z: Tensor, y: Tensor, transform: str, amp: float, center: float
     ) -> tuple[Tensor, Tensor]:
         p = torch.softmax(z, dim=1)
         if transform == "identity":
@@ -99,7 +99,7 @@ class _ColumnStats(torch.autograd.Function):
         elif transform == "square":
             u = p * p
         else:
-            u = (p - 0.5).mul_(amp).sigmoid_()
+            u = (p - center).mul_(amp).sigmoid_()
         ctx.constants = (transform, amp)
         ctx.save_for_backward(p, y, u)
         return u.sum(0), p.gather(1, y.unsqueeze(1)).squeeze(1)
@@ -123,16 +123,16 @@ class _ColumnStats(torch.autograd.Function):
         target_part = g_py * py
         total = big_p.sum(1) + target_part
         grad = big_p.addcmul_(p, total.unsqueeze(1), value=-1.0)
-        return _add_target_column(grad, y, target_part), None, None, None
+        return _add_target_column(grad, y, target_part), None, None, None, None
 
 
 def softmax_column_stats(
-    z: Tensor, y: Tensor, *, transform: str, amp: float = 1.0
+    z: Tensor, y: Tensor, *, transform: str, amp: float = 1.0, center: float = 0.5
 ) -> tuple[Tensor, Tensor]:
     """(sum over rows of u(p) (C,), p_y (K,)) for (K, C) logits, p = softmax(z).
 
     transform: ``"identity"`` (u = p), ``"square"`` (u = p²) or ``"amp-sigmoid"``
-    (u = sigmoid(amp (p - 1/2)), AnyLoss's amplified sigmoid).
+    (u = sigmoid(amp (p - center)), AnyLoss's amplified sigmoid).
     """
-    out: tuple[Tensor, Tensor] = _ColumnStats.apply(z, y, transform, float(amp))  # type: ignore[no-untyped-call]
+    out: tuple[Tensor, Tensor] = _ColumnStats.apply(z, y, transform, float(amp), float(center))  # type: ignore[no-untyped-call]
     return out

@@ -6,7 +6,22 @@ Functions*, KDD 2024 (arXiv 2405.14745); official snippets doheonhan/anyloss_ext
 Each class c is scored one-vs-rest. The class probability p_ic (softmax over the logits by
 default, or an independent sigmoid per class) is pushed towards 0/1 by the amplified sigmoid
 
-    A(p) = 1 / (1 + exp(-L (p - 1/2))),
+    A(p) = 1 / (1 + exp(-L (p - 1/2))).
+
+That is the paper's binary form, where p = σ(logit) starts near 1/2 and A passes gradient
+(A'(1/2) = L/4). Under a softmax over C classes losslab centres A at the uniform probability 1/C
+and scales the amplifier to 2L/C,
+
+    A_C(p) = 1 / (1 + exp(-(2L/C) (p - 1/C))),
+
+which is the paper's A for C = 2. Why, measured (10-class digits, a 64-unit MLP, Adam 1e-2,
+20 epochs, 3 seeds; CE reaches 97 %): centred at 1/2 with L = 73, every probability of a fresh
+model (about 1/C) sits in A's flat tail, A(0.1) ≈ 2e-13, the gradient at initialisation vanishes
+(max |grad| 2e-14 on 0.01·randn(256, 10) logits, CE 3.5e-3) and the model stays at chance;
+centred at 1/C with L = 73, F1 stalls at 54–71 % test accuracy because probabilities below
+≈ 0.03 fall into the flat tail and classes whose rows land there stop learning; centred at 1/C
+with 2L/C, all four metrics reach 95–97 %. ``activation="sigmoid"`` is the paper's binary form
+applied to each class one-vs-rest (F1 96–97 % in the same setting).
 
 and the batch's soft confusion matrix of class c is
 
@@ -15,6 +30,14 @@ and the batch's soft confusion matrix of class c is
 
 with y_ic = 1[y_i = c], n1_c = sum_i y_ic and n0_c = K - n1_c over the K kept rows. The loss of
 class c is 1 - f(TN, FN, FP, TP); the batch loss is the (class-weighted) mean over classes.
+Accuracy under a softmax is the exception: it is the multi-class accuracy
+1 - Σ_c w_c TP_c / (Σ_c w_c n1_c + s), the (weighted) share of rows whose target class is
+predicted, which for C = 2 is the paper's binary (TP + TN)/n. The mean of C one-vs-rest
+accuracies is not used there: each is a 1:(C-1) imbalanced binary accuracy, which all-negative
+predictions already score (C-1)/C, and training drifts towards that collapse (in the setting
+above: 41–70 % test accuracy with the one-vs-rest mean, 95–96 % with the multi-class form).
+Under sigmoids (C independent binary problems) accuracy is the one-vs-rest mean, and it
+collapses at many classes (10–13 % there); use F-β, G-mean or balanced accuracy with sigmoids.
 Every denominator gets ``smooth`` added (the official code adds 1e-5 to the F-beta, G-mean
 and balanced-accuracy denominators but nothing to accuracy's, n, which is never zero; losslab
 adds it to accuracy's too, a relative change of about ``smooth / n``, and ``smooth=0``
@@ -62,13 +85,23 @@ def _check_anyloss(
         raise TypeError(f"{fn}: gmean_sqrt must be a bool, got {type(gmean_sqrt).__name__}")
 
 
-def _check_anyloss_acc(*, amplifier: float, smooth: float, activation: str) -> None:
-    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_acc")
-
-
-def _check_anyloss_fbeta(*, amplifier: float, smooth: float, activation: str, beta: float) -> None:
+def _check_anyloss_acc(
+    *, amplifier: float, smooth: float, activation: str
+) -> None:
     _check_anyloss(
-        amplifier=amplifier, smooth=smooth, activation=activation, beta=beta, fn="anyloss_fbeta"
+        amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_acc"
+    )
+
+
+def _check_anyloss_fbeta(
+    *, amplifier: float, smooth: float, activation: str, beta: float
+) -> None:
+    _check_anyloss(
+        amplifier=amplifier,
+        smooth=smooth,
+        activation=activation,
+        beta=beta,
+        fn="anyloss_fbeta",
     )
 
 
@@ -84,8 +117,12 @@ def _check_anyloss_gmean(
     )
 
 
-def _check_anyloss_bacc(*, amplifier: float, smooth: float, activation: str) -> None:
-    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_bacc")
+def _check_anyloss_bacc(
+    *, amplifier: float, smooth: float, activation: str
+) -> None:
+    _check_anyloss(
+        amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_bacc"
+    )
 
 
 Metric = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
@@ -144,22 +181,41 @@ def _anyloss(
     f = _metric(metric, float(smooth), float(beta), gmean_sqrt)
     amp = float(amplifier)
 
+    def amplified(z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(Σ_i ŷ_ic per class (C,), ŷ at each row's target (K,))."""
+        if activation == "softmax":
+            # Centre 1/C and amplifier 2L/C (the paper's 1/2 and L for C = 2).
+            c = z.shape[1]
+            t, amp_c = 1.0 / c, 2.0 * amp / c
+            # Column sums of ŷ in one fused pass (hand-written backward); TP needs only the
+            # target column, so no one-hot matrix is built.
+            col, py = softmax_column_stats(z, y, transform="amp-sigmoid", amp=amp_c, center=t)
+            return col, torch.sigmoid(amp_c * (py - t))
+        yhat = torch.sigmoid(amp * (torch.sigmoid(z) - 0.5))
+        return yhat.sum(0), yhat.gather(1, y.unsqueeze(1)).squeeze(1)
+
     def per_class(z: Tensor, y: Tensor) -> Tensor:
         n1 = class_counts(y, z.shape[1], z.dtype)
         n0 = z.shape[0] - n1
-        if activation == "softmax":
-            # Column sums of ŷ in one fused pass (hand-written backward); TP needs only the
-            # target column, so no one-hot matrix is built.
-            col, py = softmax_column_stats(z, y, transform="amp-sigmoid", amp=amp)
-            yhat_y = torch.sigmoid(amp * (py - 0.5))
-        else:
-            yhat = torch.sigmoid(amp * (torch.sigmoid(z) - 0.5))
-            col = yhat.sum(0)
-            yhat_y = yhat.gather(1, y.unsqueeze(1)).squeeze(1)
+        col, yhat_y = amplified(z, y)
         tp = torch.zeros_like(col).index_add(0, y, yhat_y)
         fp = col - tp
         return 1.0 - f(tp, n1 - tp, fp, n0 - fp, n1, n0)
 
+    def multiclass_accuracy(z: Tensor, y: Tensor, class_weight: Tensor | None) -> Tensor:
+        # 1 − Σ_c w_c TP_c / (Σ_c w_c n1_c + s): each row counts with its target's weight.
+        _, yhat_y = amplified(z, y)
+        w = torch.ones_like(yhat_y) if class_weight is None else class_weight[y]
+        den = w.sum() + float(smooth)
+        # All rows weighted 0 with smooth = 0: the smooth -> 0+ limit, accuracy 0 (loss 1).
+        ok = den > 0
+        return 1.0 - torch.where(ok, (w * yhat_y).sum() / torch.where(ok, den, 1.0), 0.0)
+
+    batch = (
+        multiclass_accuracy
+        if metric == "acc" and activation == "softmax"
+        else mean_over_classes(per_class)
+    )
     return batch_level_loss(
         fn,
         input,
@@ -167,7 +223,7 @@ def _anyloss(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
-        batch=mean_over_classes(per_class),
+        batch=batch,
     )
 
 
@@ -191,12 +247,14 @@ def anyloss_acc(
     smooth: float = 1e-5,
     activation: str = "softmax",
 ) -> Tensor:
-    r"""AnyLoss for accuracy: 1 − (TP + TN)/n on the soft one-vs-rest confusion matrix.
+    r"""AnyLoss for accuracy: 1 − Σ_c TP_c / n under a softmax (for C = 2 the paper's
+    1 − (TP + TN)/n); under sigmoids the mean over classes of the one-vs-rest 1 − (TP + TN)/n.
 
     Args:
         input: logits (N, C) or (N, C, d1, ...); target: class indices.
         weight: (C,) weights of the per-class losses in the mean over classes.
-        amplifier: L > 0 of the amplified sigmoid (73 per the paper's analysis).
+        amplifier: L > 0 of the amplified sigmoid (73 per the paper's analysis); under a
+            softmax over C classes the sigmoid is σ((2L/C)(p − 1/C)), see the module docstring.
         smooth: s ≥ 0 added to the denominator n. The official accuracy adds none (n > 0);
             losslab's default 1e-5 matches the other AnyLoss metrics and changes the value
             by a relative ~1e-5/n; ``smooth=0`` is the official accuracy exactly.
@@ -206,8 +264,7 @@ def anyloss_acc(
         >>> import torch, losslab.functional as LF
         >>> x = torch.logit(torch.tensor([0.9, 0.6, 0.4, 0.2], dtype=torch.float64))
         >>> z = torch.stack([torch.zeros_like(x), x], 1)
-        >>> w = torch.tensor([0.0, 1.0], dtype=torch.float64)
-        >>> round(LF.anyloss_acc(z, torch.tensor([1, 1, 0, 0]), weight=w, smooth=0.0).item(), 8)
+        >>> round(LF.anyloss_acc(z, torch.tensor([1, 1, 0, 0]), smooth=0.0).item(), 8)
         0.00033754
 
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
@@ -257,7 +314,9 @@ def anyloss_fbeta(
 
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
-    _check_anyloss_fbeta(amplifier=amplifier, smooth=smooth, activation=activation, beta=beta)
+    _check_anyloss_fbeta(
+        amplifier=amplifier, smooth=smooth, activation=activation, beta=beta
+    )
     return _anyloss(
         "anyloss_fbeta",
         input,
@@ -305,7 +364,10 @@ def anyloss_gmean(
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
     _check_anyloss_gmean(
-        amplifier=amplifier, smooth=smooth, activation=activation, gmean_sqrt=gmean_sqrt
+        amplifier=amplifier,
+        smooth=smooth,
+        activation=activation,
+        gmean_sqrt=gmean_sqrt,
     )
     return _anyloss(
         "anyloss_gmean",
@@ -421,7 +483,11 @@ def binary_anyloss(
     if target.is_floating_point() and not bool((labels == target).all()):
         raise ValueError(f"{fn}: target must hold 0/1 labels, got non-integer values")
     z = torch.stack([torch.zeros_like(input), input], dim=1)
-    class_weight = torch.tensor([0.0, 1.0], dtype=z.dtype, device=z.device)
+    # Accuracy counts both columns' true positives (TP_0 = TN, as A(1 − p) = 1 − A(p) at the
+    # centre 1/2); the other metrics keep the positive class's one-vs-rest term only.
+    class_weight = (
+        None if metric == "acc" else torch.tensor([0.0, 1.0], dtype=z.dtype, device=z.device)
+    )
     return _anyloss(
         fn,
         z,
