@@ -2,7 +2,10 @@
 
 Every field is checked before any training starts; an error names the offending key
 (``arena: noise_rate=0.95 ...``). A run's key is a hash of its full configuration and the
-code version, so a finished run is found again by re-running the same sweep.
+code version, so a finished run is found again by re-running the same sweep. For the user's
+own data and model the configuration also holds the sha256 of the data (file bytes, or the
+arrays a function returns) and of the model factory's source (:func:`with_fingerprints`), so an
+edited file reruns and an unchanged one is skipped.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 from torch import nn
 
 from .._core.registry import get_loss, loss_info
-from .data import DATASETS, LM_DATASETS
+from .data import DATASETS, LM_DATASETS, is_user_dataset
 from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
+from .user_checks import check_user_dataset, check_user_model, with_fingerprints
+from .user_sources import absolute_data_path, is_callable_spec, is_data_file
 from .version import code_version
 
 MODELS = ("cnn", "mlp")
@@ -115,6 +120,10 @@ _FLOAT_FIELDS = ("noise_rate", "imbalance", "lr", "weight_decay", "holdout", "he
 _HARMONIC_ONLY = {"head_distance": "euclidean", "head_n": 1.0}
 # The cleaning fields at their defaults (an uncleaned run ignores the fold count).
 _CLEANING_DEFAULTS: dict[str, Any] = {"cleaning": "none", "cleaning_folds": 5}
+# Fields of the user's own data and model, empty otherwise; left out of to_dict when empty, so
+# a built-in configuration serialises as before they existed.
+_USER_FIELDS = ("label_column", "data_hash", "model_hash")
+_DEFAULT_NUM_SAMPLES = 5000
 
 
 @dataclass(frozen=True)
@@ -142,10 +151,21 @@ class RunConfig:
     head_n: float = 1.0
     cleaning: str = "none"
     cleaning_folds: int = 5
+    # The user's own data: the label column of a table (.csv, .parquet).
+    label_column: str = ""
+    # sha256 of the user's data and of the model factory's source, set by with_fingerprints.
+    data_hash: str = ""
+    model_hash: str = ""
 
     def __post_init__(self) -> None:
         """Canonical form: numbers in their field's type, no noise at rate 0, harmonic options
-        only on harmonic heads. Bad values are left for :func:`check_config` to name."""
+        only on harmonic heads, a data file's path absolute (against the current directory),
+        ``num_samples`` at its default for the user's data (which is used whole). Bad values
+        are left for :func:`check_config` to name."""
+        if isinstance(self.dataset, str) and is_user_dataset(self.dataset):
+            if is_data_file(self.dataset):
+                object.__setattr__(self, "dataset", absolute_data_path(self.dataset))
+            object.__setattr__(self, "num_samples", _DEFAULT_NUM_SAMPLES)
         for name in _FLOAT_FIELDS:
             value = getattr(self, name)
             if _is_int(value):
@@ -195,6 +215,9 @@ class RunConfig:
             # (and their JSON in older stores) keep one spelling.
             for name in _CLEANING_DEFAULTS:
                 del d[name]
+        for name in _USER_FIELDS:
+            if not d[name]:
+                del d[name]
         return d
 
     @classmethod
@@ -206,7 +229,9 @@ class RunConfig:
 
 def run_key(config: RunConfig) -> str:
     """sha256 of the canonical JSON of the config and the code version (plus cleanlab's
-    version for a cleaned run: its label-issue filter shapes the result)."""
+    version for a cleaned run: its label-issue filter shapes the result). The user's data and
+    model are fingerprinted first (:func:`with_fingerprints`)."""
+    config = with_fingerprints(config)
     payload: dict[str, Any] = {"config": config.to_dict(), "code": code_version(config.loss.name)}
     if config.cleaning != "none":
         from .cleaning_checks import cleanlab_version
@@ -265,15 +290,19 @@ def check_config(config: RunConfig) -> None:
     if config.dataset in LM_DATASETS:
         _check_lm(config)
         return _check_common(config)
-    if config.dataset not in DATASETS:
+    if is_user_dataset(config.dataset):
+        num_classes = check_user_dataset(config)
+    elif config.label_column:
         raise ValueError(
-            f"arena: dataset must be one of {', '.join(map(repr, (*DATASETS, *LM_DATASETS)))}, "
-            f"got {config.dataset!r}"
+            f"arena: label_column={config.label_column!r} applies to a data file (.csv, "
+            f".parquet), not to the built-in dataset {config.dataset!r}"
         )
-    if config.model not in MODELS:
+    else:
+        num_classes = DATASETS[config.dataset]
+    if config.model not in MODELS and not is_callable_spec(config.model):
         raise ValueError(
-            f"arena: model must be one of {', '.join(map(repr, MODELS))} for dataset "
-            f"{config.dataset!r}, got {config.model!r}"
+            f"arena: model must be one of {', '.join(map(repr, MODELS))} or your own "
+            f"module:function for dataset {config.dataset!r}, got {config.model!r}"
         )
     if config.noise not in NOISE_KINDS:
         raise ValueError(
@@ -287,10 +316,12 @@ def check_config(config: RunConfig) -> None:
         )
     _check_calibration(config)
     _check_head(config)
-    top = max_noise_rate(config.noise, DATASETS[config.dataset])
+    top = max_noise_rate(config.noise, num_classes)
     _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
     _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
     _check_common(config)
+    if is_user_dataset(config.dataset) or is_callable_spec(config.model):
+        check_user_model(config)
     from .cleaning_checks import check_cleaning
 
     check_cleaning(config)  # last: it may build the run's noisy labels to count classes

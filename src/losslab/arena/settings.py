@@ -10,8 +10,13 @@ over those fields: several datasets or noise kinds in one sweep), ``heads``
 (``"linear"``, ``"harmonic"``, ``"harmonic:distance=cosine,n=2"`` or a table
 ``{name = "harmonic", distance = "cosine"}``), the executor keys ``workers``, ``executor``
 (``process`` or ``ray``) and ``ray_address``, and any
-:class:`~losslab.arena.config.RunConfig` field (``dataset``, ``model``, ``noise``, ``epochs``,
-``head_distance``, ...). Unknown keys are rejected by name.
+:class:`~losslab.arena.config.RunConfig` field (``dataset``, ``label_column``, ``model``,
+``noise``, ``epochs``, ``head_distance``, ...) but the fingerprints ``data_hash`` and
+``model_hash``, which the arena computes. Unknown keys are rejected by name.
+
+The user's own data: ``dataset`` may be a data file or ``module:function``. A relative file
+path in a TOML file is relative to the TOML file's directory (elsewhere: to the current
+directory). Where the settings name no ``model``, the user's data gets the ``mlp``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import LossSpec, RunConfig
+from .data import is_user_dataset
 from .sweep import Sweep
+from .user_sources import absolute_data_path, is_data_file
 
 # The losses a sweep compares when the settings name none (the ``minimal`` preset's).
 DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
@@ -39,7 +46,8 @@ GRID_KEYS = (
 BASE_KEYS = tuple(
     f.name
     for f in dataclasses.fields(RunConfig)
-    if f.name not in ("loss", "seed", "noise_rate", "calibration", "head", "cleaning")
+    if f.name not in ("loss", "seed", "noise_rate", "calibration", "head", "cleaning",
+                      "data_hash", "model_hash")
 )
 KNOWN_KEYS = GRID_KEYS + BASE_KEYS
 
@@ -77,7 +85,22 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"arena: config file {str(p)!r}: sweep must be a table, got "
                              f"{settings!r}")
     check_keys(settings, repr(str(p)))
-    return dict(settings)
+    return _paths_relative_to(dict(settings), p.resolve().parent)
+
+
+def _paths_relative_to(settings: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Data-file paths of ``dataset`` (also in variants) made absolute against ``base``."""
+    def fix(table: dict[str, Any]) -> dict[str, Any]:
+        value = table.get("dataset")
+        if is_data_file(value):
+            return {**table, "dataset": absolute_data_path(value, base)}
+        return table
+
+    settings = fix(settings)
+    variants = settings.get("variants")
+    if isinstance(variants, list):
+        settings["variants"] = [fix(v) if isinstance(v, dict) else v for v in variants]
+    return settings
 
 
 def _loss_spec(entry: Any, index: int) -> LossSpec:
@@ -155,7 +178,16 @@ def _names(settings: dict[str, Any], key: str, default: str) -> tuple[str, ...]:
 _VARIANT_KEYS = (*BASE_KEYS, "noise_rates")
 
 
-def _variants(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+# The model the user's data gets when the settings name none (the MLP takes any input shape).
+USER_DATA_MODEL = "mlp"
+
+
+def _user_data_without_model(fields: dict[str, Any]) -> bool:
+    dataset = fields.get("dataset")
+    return isinstance(dataset, str) and is_user_dataset(dataset) and "model" not in fields
+
+
+def _variants(value: Any, model_set: bool) -> tuple[tuple[tuple[str, Any], ...], ...]:
     if value is None:
         return ((),)
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, dict) for v in value):
@@ -169,6 +201,8 @@ def _variants(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
                     f"({', '.join(BASE_KEYS)}) or noise_rates"
                 )
         fields = dict(variant)
+        if not model_set and _user_data_without_model(fields):
+            fields["model"] = USER_DATA_MODEL
         if "noise_rates" in fields:
             fields["noise_rates"] = _rates(fields["noise_rates"])
         elif fields.get("noise") == "none":
@@ -188,6 +222,8 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"arena: workers must be a positive integer, got {workers!r}")
     base = {k: settings[k] for k in BASE_KEYS if k in settings}
+    if _user_data_without_model(base):
+        base["model"] = USER_DATA_MODEL
     calibrations = _names(settings, "calibrations", "none")
     cleanings = _names(settings, "cleaning", "none")
     if "cleaning_folds" in settings:
@@ -204,7 +240,7 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
         heads=tuple(_head_entry(h, i) for i, h in enumerate(heads)),
         calibrations=calibrations,
         cleanings=cleanings,
-        variants=_variants(settings.get("variants")),
+        variants=_variants(settings.get("variants"), "model" in settings),
         losses=specs,
         # Clean labels have one rate; 0.4 is the default of the noisy kinds.
         noise_rates=_rates(settings.get("noise_rates",

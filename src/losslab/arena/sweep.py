@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import LossSpec, RunConfig, check_config, check_loss, run_key
+from .config import LossSpec, RunConfig, check_config, check_loss, run_key, with_fingerprints
 from .executors import check_executor, run_pool, run_ray, run_serial
 from .store import RunStore
 from .version import code_version
@@ -59,7 +59,8 @@ class Sweep:
 
 
 def check_sweep(sweep: Sweep) -> list[RunConfig]:
-    """Validate the whole sweep before any training; return its run configs."""
+    """Validate the whole sweep before any training; return its run configs, with the user's
+    data and model fingerprinted (:func:`~losslab.arena.config.with_fingerprints`)."""
     if not sweep.losses:
         raise ValueError("arena: losses must name at least one loss, got none")
     if not sweep.seeds:
@@ -80,7 +81,7 @@ def check_sweep(sweep: Sweep) -> list[RunConfig]:
         check_config(config)
     for loss, dataset, size in dict.fromkeys((c.loss, c.dataset, c.num_samples) for c in configs):
         check_loss(loss, size, dataset)
-    return configs
+    return [with_fingerprints(c) for c in configs]
 
 
 Callback = Callable[[RunConfig, dict[str, Any]], None]
