@@ -3,8 +3,8 @@
 Every field is checked before any training starts; an error names the offending key
 (``arena: noise_rate=0.95 ...``). A run's key is a hash of its full configuration and the
 code version, so a finished run is found again by re-running the same sweep. For the user's
-own data and model the configuration also holds the sha256 of the data (file bytes, or the
-arrays a function returns) and of the model factory's source (:func:`with_fingerprints`), so an
+own data and model the key also holds the sha256 of the data (file bytes, or the arrays a
+function returns) and of the model factory's source (:func:`.user_checks.fingerprints`), so an
 edited file reruns and an unchanged one is skipped.
 """
 
@@ -22,8 +22,14 @@ from .._core.registry import get_loss, loss_info
 from .data import DATASETS, LM_DATASETS, is_user_dataset
 from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
-from .user_checks import check_user_dataset, check_user_model, with_fingerprints
-from .user_sources import absolute_data_path, is_callable_spec, is_data_file
+from .user_checks import check_user_dataset, check_user_model, fingerprints
+from .user_sources import (
+    absolute_data_path,
+    is_callable_spec,
+    is_data_file,
+    split_label_column,
+    with_label_column,
+)
 from .version import code_version
 
 MODELS = ("cnn", "mlp")
@@ -120,9 +126,6 @@ _FLOAT_FIELDS = ("noise_rate", "imbalance", "lr", "weight_decay", "holdout", "he
 _HARMONIC_ONLY = {"head_distance": "euclidean", "head_n": 1.0}
 # The cleaning fields at their defaults (an uncleaned run ignores the fold count).
 _CLEANING_DEFAULTS: dict[str, Any] = {"cleaning": "none", "cleaning_folds": 5}
-# Fields of the user's own data and model, empty otherwise; left out of to_dict when empty, so
-# a built-in configuration serialises as before they existed.
-_USER_FIELDS = ("label_column", "data_hash", "model_hash")
 _DEFAULT_NUM_SAMPLES = 5000
 
 
@@ -151,11 +154,6 @@ class RunConfig:
     head_n: float = 1.0
     cleaning: str = "none"
     cleaning_folds: int = 5
-    # The user's own data: the label column of a table (.csv, .parquet).
-    label_column: str = ""
-    # sha256 of the user's data and of the model factory's source, set by with_fingerprints.
-    data_hash: str = ""
-    model_hash: str = ""
 
     def __post_init__(self) -> None:
         """Canonical form: numbers in their field's type, no noise at rate 0, harmonic options
@@ -163,8 +161,10 @@ class RunConfig:
         ``num_samples`` at its default for the user's data (which is used whole). Bad values
         are left for :func:`check_config` to name."""
         if isinstance(self.dataset, str) and is_user_dataset(self.dataset):
-            if is_data_file(self.dataset):
-                object.__setattr__(self, "dataset", absolute_data_path(self.dataset))
+            source, column = split_label_column(self.dataset)
+            if is_data_file(source):
+                object.__setattr__(self, "dataset",
+                                   with_label_column(absolute_data_path(source), column))
             object.__setattr__(self, "num_samples", _DEFAULT_NUM_SAMPLES)
         for name in _FLOAT_FIELDS:
             value = getattr(self, name)
@@ -215,9 +215,6 @@ class RunConfig:
             # (and their JSON in older stores) keep one spelling.
             for name in _CLEANING_DEFAULTS:
                 del d[name]
-        for name in _USER_FIELDS:
-            if not d[name]:
-                del d[name]
         return d
 
     @classmethod
@@ -229,10 +226,10 @@ class RunConfig:
 
 def run_key(config: RunConfig) -> str:
     """sha256 of the canonical JSON of the config and the code version (plus cleanlab's
-    version for a cleaned run: its label-issue filter shapes the result). The user's data and
-    model are fingerprinted first (:func:`with_fingerprints`)."""
-    config = with_fingerprints(config)
+    version for a cleaned run: its label-issue filter shapes the result; the sha256 of the
+    user's data and model factory source, :func:`.user_checks.fingerprints`)."""
     payload: dict[str, Any] = {"config": config.to_dict(), "code": code_version(config.loss.name)}
+    payload.update(fingerprints(config))
     if config.cleaning != "none":
         from .cleaning_checks import cleanlab_version
 
@@ -292,11 +289,6 @@ def check_config(config: RunConfig) -> None:
         return _check_common(config)
     if is_user_dataset(config.dataset):
         num_classes = check_user_dataset(config)
-    elif config.label_column:
-        raise ValueError(
-            f"arena: label_column={config.label_column!r} applies to a data file (.csv, "
-            f".parquet), not to the built-in dataset {config.dataset!r}"
-        )
     else:
         num_classes = DATASETS[config.dataset]
     if config.model not in MODELS and not is_callable_spec(config.model):

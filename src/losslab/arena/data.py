@@ -117,7 +117,7 @@ def run_split(config: RunConfig) -> Split:
     if is_user_dataset(config.dataset):
         from .user_data import load_user_data
 
-        d = load_user_data(config.dataset, config.label_column, config.data_seed)
+        d = load_user_data(config.dataset, config.data_seed)
         return Split(d.x_train, d.y_train, d.x_test, d.y_test, d.num_classes)
     return load_split(config.dataset, config.num_samples, config.data_seed)
 

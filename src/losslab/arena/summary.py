@@ -57,24 +57,13 @@ _DETAIL_FIELDS = ("num_samples", "data_seed", "batch_size", "lr", "weight_decay"
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
-def dataset_label(config: RunConfig) -> str:
-    """A built-in dataset by name; the user's by file name (or module:function), label column
-    and the first 8 hex digits of its sha256: ``iris.csv[species] sha256:1a2b3c4d``."""
-    if not config.data_hash:
-        return config.dataset
-    name = display_name(config.dataset)
-    if config.label_column:
-        name = f"{name}[{config.label_column}]"
-    return f"{name} sha256:{config.data_hash[:8]}"
-
-
 def setting_of(config: RunConfig, noise: str | None = None) -> str:
     """Everything but loss, head, calibration, noise rate and seed, as a readable label that
     differs whenever one of those fields differs. ``noise`` overrides the noise kind (a clean
     run is the rate-0 point of every noise kind, see :func:`settings_of_runs`)."""
     # Not the noise *rate*: rates are the x axis within one setting.
     kind = config.noise if noise is None else noise
-    parts = [dataset_label(config), config.model,
+    parts = [display_name(config.dataset), config.model,
              "clean labels" if kind == "none" else f"{kind} noise"]
     if config.imbalance > 1:
         parts.append(f"long-tail {config.imbalance:g}:1")

@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import LossSpec, RunConfig, check_config, check_loss, run_key, with_fingerprints
+from .config import LossSpec, RunConfig, check_config, check_loss, run_key
 from .executors import check_executor, run_pool, run_ray, run_serial
 from .store import RunStore
+from .user_checks import fingerprints
 from .version import code_version
 
 
@@ -59,8 +60,7 @@ class Sweep:
 
 
 def check_sweep(sweep: Sweep) -> list[RunConfig]:
-    """Validate the whole sweep before any training; return its run configs, with the user's
-    data and model fingerprinted (:func:`~losslab.arena.config.with_fingerprints`)."""
+    """Validate the whole sweep before any training; return its run configs."""
     if not sweep.losses:
         raise ValueError("arena: losses must name at least one loss, got none")
     if not sweep.seeds:
@@ -81,7 +81,7 @@ def check_sweep(sweep: Sweep) -> list[RunConfig]:
         check_config(config)
     for loss, dataset, size in dict.fromkeys((c.loss, c.dataset, c.num_samples) for c in configs):
         check_loss(loss, size, dataset)
-    return [with_fingerprints(c) for c in configs]
+    return configs
 
 
 Callback = Callable[[RunConfig, dict[str, Any]], None]
@@ -113,11 +113,15 @@ def execute(
     bar = _progress(len(configs), skipped, progress)
 
     refused: list[str] = []
+    # The user's data and model as the keys hold them (empty for built-in ones).
+    prints = {k: fingerprints(c) for k, c in todo}
 
     def finish(key: str, config: RunConfig, result: dict[str, Any]) -> None:
         version = code_version(config.loss.name)  # the version ``key`` was computed with
-        if result.get("code_version") != version:
-            # A worker that imported edited sources: its result belongs to another key.
+        if (result.get("code_version") != version
+                or result.get("fingerprints", {}) != prints[key]):
+            # A worker that imported edited sources, or read edited data: its result belongs
+            # to another key.
             refused.append(f"{config.label} seed={config.seed}")
             if bar is not None:
                 bar.update(1)
@@ -144,9 +148,9 @@ def execute(
     if refused:
         raise RuntimeError(
             f"arena: {len(refused)} result(s) ({', '.join(refused[:3])}"
-            f"{', ...' if len(refused) > 3 else ''}) came from workers running other code "
-            f"than this process (sources edited during the sweep) and were not stored; run the "
-            f"command again"
+            f"{', ...' if len(refused) > 3 else ''}) came from workers running other code or "
+            f"data than this process (sources, data or model edited during the sweep) and were "
+            f"not stored; run the command again"
         )
     return len(todo), skipped
 

@@ -93,8 +93,7 @@ def _run(config: RunConfig) -> RunResult:
         from .user_data import load_user_data
 
         # The label mapping, split sizes and content hash of the user's data.
-        extra["data"] = load_user_data(config.dataset, config.label_column,
-                                       config.data_seed).record()
+        extra["data"] = load_user_data(config.dataset, config.data_seed).record()
     if cleaned is not None:
         metrics.update(cleaned.metrics)
         extra["cleaning"] = cleaned.extra

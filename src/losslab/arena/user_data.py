@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from .user_sources import arrays_sha256, file_sha256, import_callable, is_callable_spec
+from .user_sources import (
+    arrays_sha256,
+    file_sha256,
+    import_callable,
+    is_callable_spec,
+    split_label_column,
+)
 from .user_tables import RawData, read_data_file
 
 TEST_SHARE = 0.25
@@ -86,9 +92,10 @@ class UserData:
         return text
 
 
-def load_user_data(dataset: str, label_column: str, data_seed: int) -> UserData:
-    """Read, check, split and standardise the user's ``dataset`` (cached per process; a file is
-    read again when it changes)."""
+def load_user_data(dataset: str, data_seed: int) -> UserData:
+    """Read, check, split and standardise the user's ``dataset`` (a file, ``file#label_column``
+    or ``module:function``; cached per process, a file is read again when it changes)."""
+    dataset, label_column = split_label_column(dataset)
     if is_callable_spec(dataset):
         return _from_function(dataset, label_column, data_seed)
     try:

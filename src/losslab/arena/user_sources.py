@@ -8,6 +8,8 @@
 * ``module:function`` (``my_pkg.data:load``) is imported from the Python path plus the current
   directory, so a module beside the command's working directory is found as it is by
   ``python -m``.
+* A table's label column travels with its path as ``path#column`` (the settings key
+  ``label_column`` is folded into ``dataset`` so), so one string names the task.
 
 :func:`file_sha256` is the sha256 of a file's bytes; :func:`arrays_sha256` hashes arrays
 (dtype, shape and bytes), for data that a function returns.
@@ -42,6 +44,20 @@ def is_data_file(value: object) -> bool:
     return isinstance(value, str) and value.lower().endswith(DATA_SUFFIXES)
 
 
+def split_label_column(dataset: str) -> tuple[str, str]:
+    """``"data.csv#label"`` -> ``("data.csv", "label")``; without a column, ``(dataset, "")``.
+    Only a ``#`` after a data file's name or a ``module:function`` separates a column."""
+    source, sep, column = dataset.rpartition("#")
+    if sep and column and (is_data_file(source) or is_callable_spec(source)):
+        return source, column
+    return dataset, ""
+
+
+def with_label_column(dataset: str, column: str) -> str:
+    """The inverse of :func:`split_label_column`."""
+    return f"{dataset}#{column}" if column else dataset
+
+
 def absolute_data_path(value: str, base: str | Path | None = None) -> str:
     """``value`` made absolute against ``base`` (default: the current directory); ``~`` is
     expanded. Symbolic links are kept, so the stored name is the one the user gave."""
@@ -52,8 +68,12 @@ def absolute_data_path(value: str, base: str | Path | None = None) -> str:
 
 
 def display_name(value: str) -> str:
-    """How a dataset is shown in tables: a file by its name, anything else as written."""
-    return os.path.basename(value) if is_data_file(value) else value
+    """How a dataset is shown in tables: a file by its name (and ``[label column]``), anything
+    else as written."""
+    source, column = split_label_column(value)
+    if not is_data_file(source):
+        return value
+    return os.path.basename(source) + (f"[{column}]" if column else "")
 
 
 def import_callable(spec: str, what: str) -> Callable[..., Any]:

@@ -141,9 +141,9 @@ def user_data_lines(configs: Sequence[RunConfig]) -> list[str]:
     from ..arena.data import is_user_dataset
     from ..arena.user_data import load_user_data
 
-    sources = dict.fromkeys((c.dataset, c.label_column, c.data_seed) for c in configs
+    sources = dict.fromkeys((c.dataset, c.data_seed) for c in configs
                             if is_user_dataset(c.dataset))
-    return [load_user_data(d, col, seed).describe(seed) for d, col, seed in sources]
+    return [load_user_data(d, seed).describe(seed) for d, seed in sources]
 
 
 def run(args: argparse.Namespace) -> int:
