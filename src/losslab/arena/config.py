@@ -287,10 +287,8 @@ def check_config(config: RunConfig) -> None:
     if config.dataset in LM_DATASETS:
         _check_lm(config)
         return _check_common(config)
-    if is_user_dataset(config.dataset):
-        num_classes = check_user_dataset(config)
-    else:
-        num_classes = DATASETS[config.dataset]
+    user = is_user_dataset(config.dataset)
+    num_classes = check_user_dataset(config) if user else DATASETS[config.dataset]
     if config.model not in MODELS and not is_callable_spec(config.model):
         raise ValueError(
             f"arena: model must be one of {', '.join(map(repr, MODELS))} or your own "
@@ -312,7 +310,7 @@ def check_config(config: RunConfig) -> None:
     _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
     _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
     _check_common(config)
-    if is_user_dataset(config.dataset) or is_callable_spec(config.model):
+    if user or is_callable_spec(config.model):
         check_user_model(config)
     from .cleaning_checks import check_cleaning
 

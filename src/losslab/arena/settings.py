@@ -92,9 +92,12 @@ def _paths_relative_to(settings: dict[str, Any], base: Path) -> dict[str, Any]:
     """Data-file paths of ``dataset`` (also in variants) made absolute against ``base``."""
     def fix(table: dict[str, Any]) -> dict[str, Any]:
         value = table.get("dataset")
-        if is_data_file(value):
-            return {**table, "dataset": absolute_data_path(value, base)}
-        return table
+        if not isinstance(value, str):
+            return table
+        source, column = split_label_column(value)
+        if not is_data_file(source):
+            return table
+        return {**table, "dataset": with_label_column(absolute_data_path(source, base), column)}
 
     settings = fix(settings)
     variants = settings.get("variants")

@@ -145,7 +145,8 @@ def returned_arrays(value: Any, spec: str) -> RawData:
         if len(value) in (2, 4):
             arrays = [_array(v, spec, name) for v, name in
                       zip(value, ("X", "y", "X_test", "y_test"), strict=False)]
-            return RawData(*arrays)
+            tests = (arrays[2], arrays[3]) if len(arrays) == 4 else (None, None)
+            return RawData(arrays[0], arrays[1], *tests)
     raise ValueError(
         f"arena: dataset {spec!r} returned {_kind(value)}; expected (X, y), (X, y, X_test, "
         f"y_test), a torch Dataset of (x, y) pairs or a (train, test) pair of Datasets"
@@ -227,15 +228,17 @@ def _check_arrays(raw: RawData, name: str) -> None:
         have = raw.x_test.shape[1] if raw.x.ndim == 2 else raw.x_test.shape[1:]
         want = raw.x.shape[1] if raw.x.ndim == 2 else raw.x.shape[1:]
         raise ValueError(f"arena: dataset {name!r}: X_test has {have} {what} but X has {want}")
-    for xn, x, test in (("X", raw.x, False), ("X_test", raw.x_test, True)):
-        if x is None or x.dtype.kind != "f":
+    features: list[tuple[str, np.ndarray | None, bool]] = [
+        ("X", raw.x, False), ("X_test", raw.x_test, True)]
+    for xn, values, test in features:
+        if values is None or values.dtype.kind != "f":
             continue
-        bad = ~np.isfinite(x)
+        bad = ~np.isfinite(values)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"arena: dataset {name!r}: {int(bad.sum())} feature value(s) of {xn} are "
-                f"missing, NaN or infinite (in {int(bad.reshape(len(x), -1).any(1).sum())} "
+                f"missing, NaN or infinite (in {int(bad.reshape(len(values), -1).any(1).sum())} "
                 f"row(s)); the first at {_place(raw, first, test)}; fill or drop them"
             )
 

@@ -34,10 +34,11 @@ class RawData:
     lines: np.ndarray | None = None
 
     def row(self, index: int, test: bool = False) -> str:
-        """Where row ``index`` of the training (or test) arrays is, for a message."""
+        """Where row ``index`` of the training (or test) arrays is, for a message: the file
+        line of a CSV row, else the row index."""
         if self.lines is not None and not test:
             return f"line {int(self.lines[index])}"
-        return f"{'X_test' if test else 'X'} row {index}"
+        return f"row {index}"
 
 
 def read_data_file(path: str, label_column: str) -> RawData:
