@@ -3,6 +3,7 @@ command (results, report), a model factory, TOML keys, the content hash in the r
 (an edited file reruns, an unchanged one is skipped), and every bad input stopped before
 training with one line (losslab.cli.arena, losslab.arena.user_checks, user_models)."""
 
+import importlib.util
 import json
 import sqlite3
 import textwrap
@@ -51,6 +52,20 @@ def factory_module(tmp_path, monkeypatch):
 
         def wrong_shape(input_shape, num_classes):
             return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes + 1))
+
+        def broken_forward(input_shape, num_classes):
+            return nn.Linear(math.prod(input_shape) + 1, num_classes)
+
+        def nan_logits(input_shape, num_classes):
+            layer = nn.Linear(math.prod(input_shape), num_classes)
+            nn.init.constant_(layer.bias, float("nan"))
+            return layer
+
+        def loader_raises():
+            raise OSError("the share is not mounted")
+
+        def loader_returns_a_string():
+            return "data"
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     return "user_factories"
@@ -126,6 +141,20 @@ def test_synthetic_noise_and_model_factory_on_user_data(tmp_path, capsys, factor
     path.write_text(path.read_text() + "\n# edited\n")
     assert main(argv) == 0
     assert len(stored(out)) == 4
+
+
+def test_imbalance_calibration_heads_and_cleaning_work_on_user_data(tmp_path, capsys):
+    csv = blobs_csv(tmp_path / "pets.csv", n=24)
+    cleaning = ["none", "cleanlab"] if importlib.util.find_spec("cleanlab") else ["none"]
+    assert main(["arena", "--dataset", str(csv), "--label-column", "species", "--imbalance", "2",
+                 "--holdout", "0.2", "--calibrations", "temperature", "--head", "harmonic",
+                 "--cleaning", *cleaning, "--cleaning-folds", "2", "--out", str(tmp_path / "r"),
+                 "--epochs", "1", "--width", "8", "--quiet", "--losses", "ce",
+                 "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "pets.csv[species], mlp, symmetric noise, long-tail 2:1, 0.2 held out" in out
+    assert "ce [harmonic euclidean] + temperature" in out
+    assert len(stored(tmp_path / "r")) == len(cleaning)
 
 
 def test_toml_keys_with_paths_relative_to_the_toml_file(tmp_path, capsys, monkeypatch,
@@ -236,6 +265,16 @@ def write_npz(path, **arrays):
                       "user_factories:good", "--head", "harmonic"], "brings its own head"),
         ("signals.npz", ["--dataset", "{d}/signals.npz", "--model", "cnn"],
          "model 'cnn' takes samples of shape (L,) or (C, L)"),
+        ("xonly.npz", ["--dataset", "{d}/xonly.npz"], "has 'X_test' but no 'y_test'"),
+        (None, ["--dataset", "user_factories:loader_raises"],
+         "dataset 'user_factories:loader_raises' raised OSError: the share is not mounted"),
+        (None, ["--dataset", "user_factories:loader_returns_a_string"],
+         "returned a str; expected (X, y), (X, y, X_test, y_test)"),
+        ("pets.csv", ["--dataset", "{d}/pets.csv", "--label-column", "species", "--model",
+                      "user_factories:broken_forward"], "failed on a batch of 2 samples of shape "
+                                                        "(3,) (RuntimeError"),
+        ("pets.csv", ["--dataset", "{d}/pets.csv", "--label-column", "species", "--model",
+                      "user_factories:nan_logits"], "gave non-finite or non-float logits"),
     ],
 )
 def test_bad_data_and_models_fail_before_training(tmp_path, capsys, monkeypatch, factory_module,
@@ -256,6 +295,7 @@ def test_bad_data_and_models_fail_before_training(tmp_path, capsys, monkeypatch,
     write_npz(d / "width.npz", X=x, y=y, X_test=x[:2, :2], y_test=y[:2])
     write_npz(d / "noy.npz", X=x, labels=y)
     write_npz(d / "signals.npz", X=np.zeros((10, 2, 3, 4)), y=y)
+    write_npz(d / "xonly.npz", X=x, y=y, X_test=x)
     flags = [f.replace("{d}", str(d)) for f in flags]
     assert main(["arena", "--out", str(d / "runs"), *TINY, *flags]) == 2
     err = capsys.readouterr().err
