@@ -102,8 +102,8 @@ def config_settings(configs: Sequence[RunConfig]) -> set[str]:
 
 def latest_runs(runs: Sequence[StoredRun]) -> tuple[list[StoredRun], int]:
     """Keep, per configuration, only the newest row (``runs`` in insertion order); return the
-    kept runs in store order and how many older rows (earlier code versions) they
-    supersede. Equal configurations differ only in their key's code version."""
+    kept runs in store order and how many older rows (earlier code or data versions) they
+    supersede. Equal configurations differ only in their key's code version or data hash."""
     newest: dict[str, StoredRun] = {}
     for r in runs:
         cfg = json.dumps(r.config.to_dict(), sort_keys=True, default=repr)
