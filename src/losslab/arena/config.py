@@ -2,7 +2,10 @@
 
 Every field is checked before any training starts; an error names the offending key
 (``arena: noise_rate=0.95 ...``). A run's key is a hash of its full configuration and the
-code version, so a finished run is found again by re-running the same sweep.
+code version, so a finished run is found again by re-running the same sweep. For the user's
+own data and model the key also holds the sha256 of the data (file bytes, or the arrays a
+function returns) and of the model factory's source (:func:`.user_checks.fingerprints`), so an
+edited file reruns and an unchanged one is skipped.
 """
 
 from __future__ import annotations
@@ -16,9 +19,17 @@ from typing import Any
 from torch import nn
 
 from .._core.registry import get_loss, loss_info
-from .data import DATASETS, LM_DATASETS
+from .data import DATASETS, LM_DATASETS, is_user_dataset
 from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
+from .user_checks import check_user_dataset, check_user_model, fingerprints
+from .user_sources import (
+    absolute_data_path,
+    is_callable_spec,
+    is_data_file,
+    split_label_column,
+    with_label_column,
+)
 from .version import code_version
 
 MODELS = ("cnn", "mlp")
@@ -115,6 +126,7 @@ _FLOAT_FIELDS = ("noise_rate", "imbalance", "lr", "weight_decay", "holdout", "he
 _HARMONIC_ONLY = {"head_distance": "euclidean", "head_n": 1.0}
 # The cleaning fields at their defaults (an uncleaned run ignores the fold count).
 _CLEANING_DEFAULTS: dict[str, Any] = {"cleaning": "none", "cleaning_folds": 5}
+_DEFAULT_NUM_SAMPLES = 5000
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,15 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         """Canonical form: numbers in their field's type, no noise at rate 0, harmonic options
-        only on harmonic heads. Bad values are left for :func:`check_config` to name."""
+        only on harmonic heads, a data file's path absolute (against the current directory),
+        ``num_samples`` at its default for the user's data (which is used whole). Bad values
+        are left for :func:`check_config` to name."""
+        if isinstance(self.dataset, str) and is_user_dataset(self.dataset):
+            source, column = split_label_column(self.dataset)
+            if is_data_file(source):
+                object.__setattr__(self, "dataset",
+                                   with_label_column(absolute_data_path(source), column))
+            object.__setattr__(self, "num_samples", _DEFAULT_NUM_SAMPLES)
         for name in _FLOAT_FIELDS:
             value = getattr(self, name)
             if _is_int(value):
@@ -206,8 +226,10 @@ class RunConfig:
 
 def run_key(config: RunConfig) -> str:
     """sha256 of the canonical JSON of the config and the code version (plus cleanlab's
-    version for a cleaned run: its label-issue filter shapes the result)."""
+    version for a cleaned run: its label-issue filter shapes the result; the sha256 of the
+    user's data and model factory source, :func:`.user_checks.fingerprints`)."""
     payload: dict[str, Any] = {"config": config.to_dict(), "code": code_version(config.loss.name)}
+    payload.update(fingerprints(config))
     if config.cleaning != "none":
         from .cleaning_checks import cleanlab_version
 
@@ -265,15 +287,12 @@ def check_config(config: RunConfig) -> None:
     if config.dataset in LM_DATASETS:
         _check_lm(config)
         return _check_common(config)
-    if config.dataset not in DATASETS:
+    user = is_user_dataset(config.dataset)
+    num_classes = check_user_dataset(config) if user else DATASETS[config.dataset]
+    if config.model not in MODELS and not is_callable_spec(config.model):
         raise ValueError(
-            f"arena: dataset must be one of {', '.join(map(repr, (*DATASETS, *LM_DATASETS)))}, "
-            f"got {config.dataset!r}"
-        )
-    if config.model not in MODELS:
-        raise ValueError(
-            f"arena: model must be one of {', '.join(map(repr, MODELS))} for dataset "
-            f"{config.dataset!r}, got {config.model!r}"
+            f"arena: model must be one of {', '.join(map(repr, MODELS))} or your own "
+            f"module:function for dataset {config.dataset!r}, got {config.model!r}"
         )
     if config.noise not in NOISE_KINDS:
         raise ValueError(
@@ -287,10 +306,12 @@ def check_config(config: RunConfig) -> None:
         )
     _check_calibration(config)
     _check_head(config)
-    top = max_noise_rate(config.noise, DATASETS[config.dataset])
+    top = max_noise_rate(config.noise, num_classes)
     _check_float("noise_rate", config.noise_rate, 0.0, round(top, 4), high_open=True)
     _check_float("imbalance", config.imbalance, 1.0, 1000.0, high_open=False)
     _check_common(config)
+    if user or is_callable_spec(config.model):
+        check_user_model(config)
     from .cleaning_checks import check_cleaning
 
     check_cleaning(config)  # last: it may build the run's noisy labels to count classes

@@ -4,9 +4,11 @@
   length-40 signals; 4000 train / 1000 test at the default 5000 samples).
 * ``digits``: scikit-learn's bundled 8x8 digits (1797 images, 10 classes) read as length-64
   signals, split 75/25 with a fixed permutation.
+* anything else is the user's own data, a file or ``module:function`` (:mod:`.user_data`).
 
-:func:`load_split` returns the clean split; :func:`prepare` applies a long-tail subsample and
-label noise to the *training* labels for one run.
+:func:`load_split` returns the clean split of a built-in dataset, :func:`run_split` that of any
+run; :func:`prepare` applies a long-tail subsample and label noise to the *training* labels
+for one run.
 """
 
 from __future__ import annotations
@@ -29,9 +31,15 @@ DATASETS = {"mnist1d": 10, "digits": 10}  # classification: name -> number of cl
 LM_DATASETS = ("shakespeare",)  # next-token prediction, see losslab.arena.lm
 
 
+def is_user_dataset(name: str) -> bool:
+    """Whether ``name`` is not a built-in dataset (so a file or ``module:function``)."""
+    return name not in DATASETS and name not in LM_DATASETS
+
+
 @dataclass(frozen=True)
 class Split:
-    """Train/test arrays. ``x``: (N, 1, L) float32 signals; ``y``: (N,) int64 labels."""
+    """Train/test arrays. ``x``: (N, *shape) float32 inputs, (N, 1, L) signals for the
+    built-in datasets; ``y``: (N,) int64 labels."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -103,6 +111,17 @@ def load_split(name: str, num_samples: int, data_seed: int) -> Split:
     )
 
 
+def run_split(config: RunConfig) -> Split:
+    """The clean split of a run's dataset: built in, or the user's own (checked, labels mapped
+    to 0..K-1, split and standardised, see :mod:`.user_data`)."""
+    if is_user_dataset(config.dataset):
+        from .user_data import load_user_data
+
+        d = load_user_data(config.dataset, config.data_seed)
+        return Split(d.x_train, d.y_train, d.x_test, d.y_test, d.num_classes)
+    return load_split(config.dataset, config.num_samples, config.data_seed)
+
+
 def long_tail_indices(
     labels: np.ndarray, num_classes: int, ratio: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -152,7 +171,7 @@ class TrainingSet:
 def training_set(config: RunConfig) -> TrainingSet:
     """The data of one run, deterministic given its config: the seed fixes the long-tail
     subsample, the label noise and the held-out split."""
-    split = load_split(config.dataset, config.num_samples, config.data_seed)
+    split = run_split(config)
     rng = np.random.default_rng([config.seed, 1])
     data = prepare(
         split,

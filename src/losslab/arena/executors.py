@@ -20,6 +20,7 @@ from typing import Any
 from .config import RunConfig
 from .lifeline import bind_to_parent, sigint_blocked
 from .train import run
+from .user_checks import fingerprints
 from .version import code_version
 
 EXECUTORS = ("process", "ray")
@@ -43,8 +44,13 @@ def check_executor(name: object) -> str:
 
 def run_one(config: RunConfig) -> dict[str, Any]:
     """One run, as the plain dict the store keeps (picklable for any executor), with the code
-    version of the process that ran it: the driver stores it only if that matches the key's."""
-    return {**run(config).to_dict(), "code_version": code_version(config.loss.name)}
+    version of the process that ran it and, for the user's data or model, their sha256 as it
+    read them: the driver stores it only if these match the key's."""
+    prints = fingerprints(config)  # before training: what the run will read
+    out = {**run(config).to_dict(), "code_version": code_version(config.loss.name)}
+    if prints:
+        out["fingerprints"] = prints
+    return out
 
 
 def run_serial(todo: list[tuple[str, RunConfig]], finish: Finish) -> None:

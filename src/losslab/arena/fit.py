@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .._core.registry import loss_info
 from .config import RunConfig, build_loss
 from .metrics import Evaluation
-from .models import build_model
+from .user_models import build_run_model
 
 # One batch: (loss, correct predictions, predictions).
 Batch = tuple[Tensor, int, int]
@@ -74,10 +74,7 @@ def train_classifier(
     whether the loss diverged. A loss that takes ``sample_ids`` gets row indices of ``x``."""
     n = len(y)
     torch.manual_seed(seed)
-    model = build_model(
-        config.model, x.shape[-1], num_classes, config.width,
-        head=config.head, head_distance=config.head_distance, head_n=config.head_n,
-    )
+    model = build_run_model(config, tuple(x.shape[1:]), num_classes)
     loss_fn = build_loss(config.loss, n)
     wants_ids = "sample_ids" in loss_info(config.loss.name).extra_inputs
     gen = torch.Generator().manual_seed(seed)

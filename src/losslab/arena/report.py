@@ -240,7 +240,7 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
              f"epoch; noise is applied to training labels only.</p>")
     if superseded:
         page.add(f'<p class="note">{superseded} older row{"s" if superseded != 1 else ""} of '
-                 f"the same configurations (earlier code versions) "
+                 f"the same configurations (earlier code versions, or an earlier version of your data) "
                  f"{'are' if superseded != 1 else 'is'} superseded by newer runs and not "
                  f"shown.</p>")
     _claims_section(page, presets, cells, skipped)

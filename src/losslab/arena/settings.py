@@ -10,8 +10,14 @@ over those fields: several datasets or noise kinds in one sweep), ``heads``
 (``"linear"``, ``"harmonic"``, ``"harmonic:distance=cosine,n=2"`` or a table
 ``{name = "harmonic", distance = "cosine"}``), the executor keys ``workers``, ``executor``
 (``process`` or ``ray``) and ``ray_address``, and any
-:class:`~losslab.arena.config.RunConfig` field (``dataset``, ``model``, ``noise``, ``epochs``,
-``head_distance``, ...). Unknown keys are rejected by name.
+:class:`~losslab.arena.config.RunConfig` field (``dataset``, ``label_column``, ``model``,
+``noise``, ``epochs``, ``head_distance``, ...). Unknown keys are rejected by name.
+
+The user's own data: ``dataset`` may be a data file or ``module:function``, and
+``label_column`` names a table's label column (also per variant); it is folded into the run's
+``dataset`` as ``path#column``. A relative file path in a TOML file is relative to the TOML
+file's directory (elsewhere: to the current directory). Where the settings name no ``model``,
+the user's data gets the ``mlp``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import LossSpec, RunConfig
+from .data import is_user_dataset
 from .sweep import Sweep
+from .user_sources import absolute_data_path, is_data_file, split_label_column, with_label_column
 
 # The losses a sweep compares when the settings name none (the ``minimal`` preset's).
 DEFAULT_LOSSES = ("ce", "focal", "gce", "sce", "nce+rce", "ldr-kl", "aldr-kl")
@@ -34,7 +42,7 @@ else:  # pragma: no cover - Python 3.10
 
 GRID_KEYS = (
     "losses", "seeds", "noise_rates", "calibrations", "heads", "cleaning", "variants", "workers",
-    "executor", "ray_address", "preset",
+    "executor", "ray_address", "preset", "label_column",
 )
 BASE_KEYS = tuple(
     f.name
@@ -77,7 +85,25 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"arena: config file {str(p)!r}: sweep must be a table, got "
                              f"{settings!r}")
     check_keys(settings, repr(str(p)))
-    return dict(settings)
+    return _paths_relative_to(dict(settings), p.resolve().parent)
+
+
+def _paths_relative_to(settings: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Data-file paths of ``dataset`` (also in variants) made absolute against ``base``."""
+    def fix(table: dict[str, Any]) -> dict[str, Any]:
+        value = table.get("dataset")
+        if not isinstance(value, str):
+            return table
+        source, column = split_label_column(value)
+        if not is_data_file(source):
+            return table
+        return {**table, "dataset": with_label_column(absolute_data_path(source, base), column)}
+
+    settings = fix(settings)
+    variants = settings.get("variants")
+    if isinstance(variants, list):
+        settings["variants"] = [fix(v) if isinstance(v, dict) else v for v in variants]
+    return settings
 
 
 def _loss_spec(entry: Any, index: int) -> LossSpec:
@@ -151,11 +177,40 @@ def _names(settings: dict[str, Any], key: str, default: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-# What a variant may set: run fields, and its own noise rates.
-_VARIANT_KEYS = (*BASE_KEYS, "noise_rates")
+# What a variant may set: run fields, its own noise rates and label column.
+_VARIANT_KEYS = (*BASE_KEYS, "noise_rates", "label_column")
+_TABLE_SUFFIXES = (".csv", ".parquet")
 
 
-def _variants(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+def _with_label_column(fields: dict[str, Any], column: Any) -> dict[str, Any]:
+    """``fields`` with ``label_column`` (its own, else ``column``) folded into its dataset as
+    ``path#column``; fields that set no dataset are returned unchanged."""
+    fields = dict(fields)
+    column = fields.pop("label_column", column)
+    if column is None or "dataset" not in fields:
+        return fields
+    dataset = fields["dataset"]
+    if not isinstance(column, str) or not column.strip():
+        raise ValueError(f"arena: label_column must name a column, got {column!r}")
+    source = split_label_column(dataset)[0] if isinstance(dataset, str) else ""
+    if not source.lower().endswith(_TABLE_SUFFIXES):
+        raise ValueError(f"arena: label_column={column!r} applies to a .csv or .parquet "
+                         f"dataset, got dataset {dataset!r}")
+    return {**fields, "dataset": with_label_column(source, column.strip())}
+
+
+# The model the user's data gets when the settings name none (the MLP takes any input shape).
+USER_DATA_MODEL = "mlp"
+
+
+def _user_data_without_model(fields: dict[str, Any]) -> bool:
+    dataset = fields.get("dataset")
+    return isinstance(dataset, str) and is_user_dataset(dataset) and "model" not in fields
+
+
+def _variants(
+    value: Any, model_set: bool, label_column: Any
+) -> tuple[tuple[tuple[str, Any], ...], ...]:
     if value is None:
         return ((),)
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, dict) for v in value):
@@ -168,7 +223,9 @@ def _variants(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
                     f"arena: variants[{i}] has unknown key {key!r}; a variant sets run fields "
                     f"({', '.join(BASE_KEYS)}) or noise_rates"
                 )
-        fields = dict(variant)
+        fields = _with_label_column(variant, label_column)
+        if not model_set and _user_data_without_model(fields):
+            fields["model"] = USER_DATA_MODEL
         if "noise_rates" in fields:
             fields["noise_rates"] = _rates(fields["noise_rates"])
         elif fields.get("noise") == "none":
@@ -187,7 +244,17 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
     workers = settings.get("workers", 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"arena: workers must be a positive integer, got {workers!r}")
-    base = {k: settings[k] for k in BASE_KEYS if k in settings}
+    label_column = settings.get("label_column")
+    variants = settings.get("variants")
+    if label_column is not None and "dataset" not in settings and not (
+            isinstance(variants, list) and any(isinstance(v, dict) and "dataset" in v
+                                               for v in variants)):
+        raise ValueError(f"arena: label_column={label_column!r} applies to a .csv or .parquet "
+                         f"dataset, but no dataset is set (the default is 'mnist1d')")
+    base = _with_label_column({k: settings[k] for k in BASE_KEYS if k in settings},
+                              label_column)
+    if _user_data_without_model(base):
+        base["model"] = USER_DATA_MODEL
     calibrations = _names(settings, "calibrations", "none")
     cleanings = _names(settings, "cleaning", "none")
     if "cleaning_folds" in settings:
@@ -204,7 +271,7 @@ def to_sweep(settings: dict[str, Any]) -> tuple[Sweep, int]:
         heads=tuple(_head_entry(h, i) for i, h in enumerate(heads)),
         calibrations=calibrations,
         cleanings=cleanings,
-        variants=_variants(settings.get("variants")),
+        variants=_variants(variants, "model" in settings, label_column),
         losses=specs,
         # Clean labels have one rate; 0.4 is the default of the noisy kinds.
         noise_rates=_rates(settings.get("noise_rates",

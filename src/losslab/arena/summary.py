@@ -13,6 +13,7 @@ from scipy import stats
 
 from .config import RunConfig
 from .store import StoredRun
+from .user_sources import display_name
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def setting_of(config: RunConfig, noise: str | None = None) -> str:
     run is the rate-0 point of every noise kind, see :func:`settings_of_runs`)."""
     # Not the noise *rate*: rates are the x axis within one setting.
     kind = config.noise if noise is None else noise
-    parts = [config.dataset, config.model, "clean labels" if kind == "none" else f"{kind} noise"]
+    parts = [display_name(config.dataset), config.model,
+             "clean labels" if kind == "none" else f"{kind} noise"]
     if config.imbalance > 1:
         parts.append(f"long-tail {config.imbalance:g}:1")
     if config.holdout > 0:
@@ -100,8 +102,8 @@ def config_settings(configs: Sequence[RunConfig]) -> set[str]:
 
 def latest_runs(runs: Sequence[StoredRun]) -> tuple[list[StoredRun], int]:
     """Keep, per configuration, only the newest row (``runs`` in insertion order); return the
-    kept runs in store order and how many older rows (earlier code versions) they
-    supersede. Equal configurations differ only in their key's code version."""
+    kept runs in store order and how many older rows (earlier code or data versions) they
+    supersede. Equal configurations differ only in their key's code version or data hash."""
     newest: dict[str, StoredRun] = {}
     for r in runs:
         cfg = json.dumps(r.config.to_dict(), sort_keys=True, default=repr)

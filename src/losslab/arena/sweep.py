@@ -16,6 +16,7 @@ from typing import Any
 from .config import LossSpec, RunConfig, check_config, check_loss, run_key
 from .executors import check_executor, run_pool, run_ray, run_serial
 from .store import RunStore
+from .user_checks import fingerprints
 from .version import code_version
 
 
@@ -112,11 +113,15 @@ def execute(
     bar = _progress(len(configs), skipped, progress)
 
     refused: list[str] = []
+    # The user's data and model as the keys hold them (empty for built-in ones).
+    prints = {k: fingerprints(c) for k, c in todo}
 
     def finish(key: str, config: RunConfig, result: dict[str, Any]) -> None:
         version = code_version(config.loss.name)  # the version ``key`` was computed with
-        if result.get("code_version") != version:
-            # A worker that imported edited sources: its result belongs to another key.
+        if (result.get("code_version") != version
+                or result.get("fingerprints", {}) != prints[key]):
+            # A worker that imported edited sources, or read edited data: its result belongs
+            # to another key.
             refused.append(f"{config.label} seed={config.seed}")
             if bar is not None:
                 bar.update(1)
@@ -143,9 +148,9 @@ def execute(
     if refused:
         raise RuntimeError(
             f"arena: {len(refused)} result(s) ({', '.join(refused[:3])}"
-            f"{', ...' if len(refused) > 3 else ''}) came from workers running other code "
-            f"than this process (sources edited during the sweep) and were not stored; run the "
-            f"command again"
+            f"{', ...' if len(refused) > 3 else ''}) came from workers running other code or "
+            f"data than this process (sources, data or model edited during the sweep) and were "
+            f"not stored; run the command again"
         )
     return len(todo), skipped
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from .calibrate import fit_calibration
 from .cleaning import clean_training_set
 from .config import RunConfig, check_config
-from .data import LM_DATASETS, training_set
+from .data import LM_DATASETS, is_user_dataset, training_set
 from .fit import train_classifier
 from .metrics import evaluate, macro_f1
 from .result import RunResult
@@ -89,6 +89,11 @@ def _run(config: RunConfig) -> RunResult:
         "noise_left": _mean(flipped),
     }
     extra: dict[str, object] = {"train_size": len(y_fit), "temperature": temperature}
+    if is_user_dataset(config.dataset):
+        from .user_data import load_user_data
+
+        # The label mapping, split sizes and content hash of the user's data.
+        extra["data"] = load_user_data(config.dataset, config.data_seed).record()
     if cleaned is not None:
         metrics.update(cleaned.metrics)
         extra["cleaning"] = cleaned.extra

@@ -3,6 +3,12 @@
 Settings are merged from a preset (default ``minimal``), an optional TOML file (``--config``)
 and command-line flags, in that order. Everything is checked before training; finished runs
 are stored in ``<out>/runs.db`` and skipped when the same command runs again.
+
+Your own data: ``--dataset data.csv --label-column label`` (also ``.parquet``), ``--dataset
+data.npz`` (arrays X, y, optionally X_test, y_test) or ``--dataset my_pkg.data:load``;
+``--model my_pkg.models:build`` for your own model, called as build(input_shape,
+num_classes). Without a test split a stratified 25% is held out; features are standardised
+with the training split's statistics; ``--noise none`` keeps your labels as they are.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ _FLAG_KEYS = {
     "noise_rates": "noise_rates",
     "noise": "noise",
     "dataset": "dataset",
+    "label_column": "label_column",
     "model": "model",
     "epochs": "epochs",
     "batch_size": "batch_size",
@@ -129,11 +136,23 @@ def overridden_keys(preset: Preset, settings: dict[str, Any]) -> list[str]:
             if k not in _FREE_KEYS and (k not in preset.settings or preset.settings[k] != v)]
 
 
+def user_data_lines(configs: Sequence[RunConfig]) -> list[str]:
+    """One line per distinct user dataset of the sweep: sizes, split, label mapping."""
+    from ..arena.data import is_user_dataset
+    from ..arena.user_data import load_user_data
+
+    sources = dict.fromkeys((c.dataset, c.data_seed) for c in configs
+                            if is_user_dataset(c.dataset))
+    return [load_user_data(d, seed).describe(seed) for d, seed in sources]
+
+
 def run(args: argparse.Namespace) -> int:
     preset_name, settings = merged_settings(args)
     sweep, workers = to_sweep(settings)
     executor, ray_address = executor_settings(settings)  # a missing ray fails here
     configs = check_sweep(sweep)  # every key and every loss is checked before training
+    for line in user_data_lines(configs):
+        print(f"arena: {line}", file=sys.stderr)
     probe_out(args.out)
     check_store(args.out, command="arena", write=True)  # before any training
     cals = f"{len(sweep.calibrations)} calibrations x " if len(sweep.calibrations) > 1 else ""
@@ -201,8 +220,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--noise-rates", type=_csv_floats, default=None, help="training-label noise rates: 0.2,0.4"
     )
-    p.add_argument("--dataset", default=None, help="mnist1d or digits")
-    p.add_argument("--model", default=None, help="cnn or mlp")
+    p.add_argument("--dataset", default=None,
+                   help="mnist1d, digits, your data file (.csv, .npz, .parquet) or "
+                        "module:function returning (X, y[, X_test, y_test])")
+    p.add_argument("--label-column", default=None, metavar="NAME",
+                   help="the label column of a .csv or .parquet dataset")
+    p.add_argument("--model", default=None,
+                   help="cnn, mlp (the default for your own data) or your factory "
+                        "module:function(input_shape, num_classes) -> nn.Module")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per run")
     p.add_argument("--batch-size", type=int, default=None, help="training batch size")
     p.add_argument("--lr", type=_finite, default=None, help="peak learning rate (one-cycle Adam)")
