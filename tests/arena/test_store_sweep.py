@@ -46,8 +46,8 @@ def test_code_version_hashes_training_path_and_loss_helpers():
     assert not {"losslab.arena.report", "losslab.arena.plots", "losslab.cli.arena"} & set(training)
     info = loss_info("gce")
     helpers = module_closure((info.function.__module__,))
-    assert {"losslab.functional.robust", "losslab._core.logit_loss"} <= set(helpers)
-    assert "losslab.functional.overlap" not in helpers  # another family's edits do not count
+    assert {"losslab.functional.logits.robust", "losslab._core.logit_loss"} <= set(helpers)
+    assert "losslab.functional.logits.overlap" not in helpers  # another family's edits do not count
     assert code_version("gce") != code_version("ce")
 
 

@@ -82,7 +82,7 @@ def _autocast_marks(info):
     if info.kind == "embeddings" and info.name in EMBEDDING_BF16_UNDER_AUTOCAST:
         return [pytest.mark.xfail(strict=True, reason=(
             f"{info.name}: under torch.autocast('cpu', bfloat16) the loss is bfloat16, not float32: "
-            "the Gram matrix of losslab.functional.distances (x @ y.T) is autocast to bf16 and the "
+            "the Gram matrix of losslab.functional._core.distances (x @ y.T) is autocast to bf16 and the "
             "loss is computed from it in bf16"
         ))]
     return []
@@ -134,9 +134,9 @@ def test_autocast_row_dot_products_stay_float32():
 OTHER_KINDS = [i for i in INFOS if i.kind in ("value", "model")]
 
 FULLGRAPH_BREAKS = {
-    "value": "_value_loss (functional/distributional.py) drops NaN rows behind "
+    "value": "_value_loss (functional/logits/distributional.py) drops NaN rows behind "
     "`if bool(missing.any())`, a data-dependent branch (no traced masking path as in logit_loss)",
-    "model": "smooth_adversarial_comp_sum (functional/adversarial.py) drops ignored rows by "
+    "model": "smooth_adversarial_comp_sum (functional/logits/adversarial.py) drops ignored rows by "
     "boolean indexing (`inputs[kept]`, a data-dependent row count) and branches on it "
     "(`x.shape[0] > 0`) before its PGD loop (torch.autograd.grad per step)",
 }

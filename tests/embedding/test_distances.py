@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from losslab.functional.distances import DISTANCES, pairwise_distance, pairwise_similarity
+from losslab.functional._core.distances import DISTANCES, pairwise_distance, pairwise_similarity
 
 SCIPY_NAME = {"manhattan": "cityblock"}
 

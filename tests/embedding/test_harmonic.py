@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as TF
 from references.harmonic import harmonic_loss_from_distances, official_harmonic_probabilities
 
-from losslab.functional.distances import DISTANCES, pairwise_distance
+from losslab.functional._core.distances import DISTANCES, pairwise_distance
 from losslab.heads.harmonic import HarmonicHead, harmonic_logits, harmonic_loss
 
 D = torch.tensor([[1.0, 2.0, 4.0]], dtype=torch.float64)

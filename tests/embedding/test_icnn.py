@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import losslab
-from losslab.functional.embedding_icnn import icnn_loss, icnn_score
+from losslab.functional.embedding.icnn import icnn_loss, icnn_score
 
 
 def _neighbours(x, y, rx, ry, same, i, count):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from pytorch_metric_learning import losses, reducers
 
-from losslab.functional.contrastive import nt_xent_loss
-from losslab.functional.embedding import multi_similarity_loss, mw_loss
-from losslab.functional.metrix import metrix_loss, metrix_pairs, mix, soft_pair_loss, utilization
+from losslab.functional.embedding.contrastive import nt_xent_loss
+from losslab.functional.embedding.metrix import metrix_loss, metrix_pairs, mix, soft_pair_loss, utilization
+from losslab.functional.embedding.pair_losses import multi_similarity_loss, mw_loss
 
 
 def _batch(seed=0, n=12, d=5, classes=3):

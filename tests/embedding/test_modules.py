@@ -5,7 +5,7 @@ import torch
 
 import losslab
 import losslab.functional as LF
-from losslab.functional.embedding_fewshot import proto_triplet_loss
+from losslab.functional.embedding.fewshot import proto_triplet_loss
 from losslab.nn import MultiSimilarityLoss, MWLoss, NTXentLoss, OrthogonalProjectionLoss
 
 NAMES = {"ms": LF.multi_similarity_loss, "ntxent": LF.nt_xent_loss, "mw": LF.mw_loss,
@@ -71,9 +71,9 @@ def test_extreme_scale_gives_finite_loss_and_gradients(name, distance):
 
 
 def test_one_base_for_every_embedding_module_and_exports():
+    from losslab._core.loss_modules import EmbeddingLoss
     from losslab.functional import metrix_pairs, mix  # noqa: F401  (exported, issue 7 review)
     from losslab.nn import ICNNLoss, ProtoTripletLoss, WithOPL
-    from losslab.nn.embedding import EmbeddingLoss
 
     modules = (MultiSimilarityLoss, NTXentLoss, MWLoss, OrthogonalProjectionLoss, ProtoTripletLoss,
                ICNNLoss)

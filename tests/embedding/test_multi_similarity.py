@@ -8,7 +8,7 @@ import torch
 from pytorch_metric_learning import distances, losses, miners
 from references import embedding as ref
 
-from losslab.functional.embedding import multi_similarity_loss, multi_similarity_miner
+from losslab.functional.embedding.pair_losses import multi_similarity_loss, multi_similarity_miner
 
 
 def _circle(degrees):
@@ -141,8 +141,8 @@ def test_bad_inputs():
 
 
 def test_fused_kernel_equals_autograd_through_the_formula():
-    from losslab.functional.embedding_kernels import multi_similarity_rows
-    from losslab.functional.embedding_pairs import log1p_sum_exp
+    from losslab.functional._core.multi_similarity_rows import multi_similarity_rows
+    from losslab.functional._core.pair_batch import log1p_sum_exp
 
     g = torch.Generator().manual_seed(11)
     sim = (torch.rand(7, 9, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_()

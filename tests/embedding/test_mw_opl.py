@@ -5,7 +5,7 @@ import pytest
 import torch
 from references import embedding as ref
 
-from losslab.functional.embedding import mw_loss, orthogonal_projection_loss
+from losslab.functional.embedding.pair_losses import mw_loss, orthogonal_projection_loss
 
 Q, P = torch.eye(2, dtype=torch.float64), torch.tensor([[0.9, 0.2], [0.3, 0.6]], dtype=torch.float64)
 IDS = torch.tensor([0, 1])

@@ -8,7 +8,7 @@ from pytorch_metric_learning import distances, losses
 from references import embedding as ref
 from references.distributed_nt_xent import global_batch, worker
 
-from losslab.functional.contrastive import nt_xent_loss
+from losslab.functional.embedding.contrastive import nt_xent_loss
 
 
 def _views():

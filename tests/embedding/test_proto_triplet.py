@@ -5,7 +5,7 @@ import torch
 from references import embedding as ref
 
 import losslab
-from losslab.functional.embedding_fewshot import class_prototypes, proto_triplet_loss
+from losslab.functional.embedding.fewshot import class_prototypes, proto_triplet_loss
 
 
 def test_hand_value():

@@ -6,17 +6,17 @@ import torch
 import torch.nn.functional as TF
 from references import regularizers as ref
 
-from losslab.functional.cs_divergence import (
+from losslab.functional.regularizers.cs_divergence import (
     cs_conditional_divergence,
     cs_ib_loss,
     cs_mutual_information,
 )
-from losslab.functional.elastic_quantization import (
+from losslab.functional.regularizers.elastic_quantization import (
     gpg_loss,
     quantizable_weights,
     weight_distribution_loss,
 )
-from losslab.functional.vcl import vcl_contrastive_term, vcl_loss, vcl_rank_term
+from losslab.functional.regularizers.vcl import vcl_contrastive_term, vcl_loss, vcl_rank_term
 
 P = torch.tensor([0.9, 0.2, 0.6, 0.1], dtype=torch.float64)
 SOL = torch.tensor([[1, 0, 1, 0]])
@@ -150,7 +150,7 @@ def test_cs_median_bandwidth_follows_the_official_rule():
     5 zeros (a point and its copy) and 4 copies of each, so the 23rd (the median) is 9 and
     σ = 90. The full 5 × 5 matrix with its diagonal zeros gives 6.25 (σ = 62.5): the old rule.
     """
-    from losslab.functional.cs_divergence import median_bandwidth
+    from losslab.functional.regularizers.cs_divergence import median_bandwidth
 
     x = torch.tensor([[0.0], [1.0], [3.0], [4.5], [7.0]], dtype=torch.float64)
     assert median_bandwidth(x) == 90.0

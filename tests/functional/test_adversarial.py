@@ -97,7 +97,7 @@ def test_perturbation_stays_in_the_ball_and_clip():
     m = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 4)).double()
     x = torch.rand(5, 3, dtype=torch.float64)
     t = torch.randint(0, 4, (5,))
-    from losslab.functional.adversarial import pgd_perturbation
+    from losslab.functional.logits.adversarial import pgd_perturbation
 
     for norm, eps in [("linf", 0.05), ("l2", 0.2)]:
         x_adv = pgd_perturbation(

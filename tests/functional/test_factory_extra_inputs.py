@@ -1,4 +1,4 @@
-"""Generated modules with row-aligned extra inputs (nn._factory.logit_loss_module(...,
+"""Generated modules with row-aligned extra inputs (_core.loss_modules.loss_module(...,
 extra_inputs=...)): call-time extras, clear TypeErrors, extras are not hyperparameters."""
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 import losslab
 import losslab.functional as LF
-from losslab.nn._factory import LogitLoss, LossModule, logit_loss_module
+from losslab._core.loss_modules import LogitLoss, LossModule, loss_module
 
 
 def _batch():
@@ -35,7 +35,7 @@ def test_missing_and_unexpected_extras_are_type_errors_naming_them():
 
 
 def test_factory_docstring_shows_the_call_with_extras_and_hyperparameters_are_checked():
-    cls = logit_loss_module("MyKD", LF.kd, LF.distillation._check_kd, extra_inputs=("teacher_logits",))
+    cls = loss_module("MyKD", LF.kd, LF.logits.distillation._check_kd, extra_inputs=("teacher_logits",))
     assert "(input, target, teacher_logits=...)" in (cls.__doc__ or "")
     with pytest.raises(ValueError, match="temperature"):
         cls(temperature=0.0)

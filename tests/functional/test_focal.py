@@ -106,6 +106,6 @@ def test_validation_and_registry():
 def test_docstring_examples_run():
     import doctest
 
-    import losslab.functional.imbalance as module
+    import losslab.functional.logits.imbalance as module
 
     assert doctest.testmod(module).failed == 0

@@ -8,8 +8,8 @@ import torch
 
 import losslab.functional as LF
 from losslab._core.scratch import Scratch
-from losslab.functional import _plackett_luce as PL
-from losslab.functional import _row_chunks
+from losslab.functional._core import plackett_luce as PL
+from losslab.functional._core import row_blocks as _row_chunks
 
 
 def _fast(t, y):

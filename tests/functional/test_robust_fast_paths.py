@@ -9,14 +9,16 @@ import pytest
 import torch
 
 import losslab.functional as LF
-from losslab.functional import ldr as L
-from losslab.functional import normalized as N
-from losslab.functional import softmax as S
+from losslab.functional._core import row_blocks as RB
+from losslab.functional._core import softmax_row_stats as SRS
+from losslab.functional.logits import ldr as L
+from losslab.functional.logits import normalized as N
+from losslab.functional.logits import softmax as S
 
 
 @pytest.fixture(params=[1 << 21, 7], ids=["one-block", "many-blocks"])
 def block(request, monkeypatch):
-    monkeypatch.setattr(S, "_BLOCK_ELEMENTS", request.param)
+    monkeypatch.setattr(RB, "_BLOCK_ELEMENTS", request.param)
     return request.param
 
 
@@ -58,7 +60,7 @@ def test_row_stats_match_autograd_and_gradcheck(block, outputs):
     weights = (1.0, -0.3, 0.7)
 
     def fast(z):
-        stats = S.softmax_row_stats(z, t, "test", want_sum=True, q=0.4)
+        stats = SRS.softmax_row_stats(z, t, "test", want_sum=True, q=0.4)
         return sum(weights[i] * stats[i] for i in outputs)
 
     def ref(z):
@@ -74,7 +76,7 @@ def test_row_stats_match_autograd_and_gradcheck(block, outputs):
 def test_small_q_gap_sum_has_no_cancellation(block):
     # Σ(1 - p^q) ≈ C·q·H for small q: summed directly, not as C - Σ p^q.
     x, t = _batch(scale=1.0)
-    _, _, gap = S.softmax_row_stats(x.float(), t, "test", q=1e-4)
+    _, _, gap = SRS.softmax_row_stats(x.float(), t, "test", q=1e-4)
     _, _, ref = _ref_stats(x, t, 1e-4)
     torch.testing.assert_close(gap.double(), ref, rtol=1e-5, atol=0.0)
 
@@ -117,7 +119,7 @@ def test_ldr_rows_with_per_row_lambda_gradcheck():
 def test_aldr_lambda_is_the_same_in_blocks(monkeypatch):
     x, t = _batch(n=13)
     _, lam_one = LF.aldr_kl_step(x, t, None, lam0=1.0)
-    monkeypatch.setattr(S, "_BLOCK_ELEMENTS", 5)
+    monkeypatch.setattr(RB, "_BLOCK_ELEMENTS", 5)
     _, lam_many = LF.aldr_kl_step(x, t, None, lam0=1.0)
     torch.testing.assert_close(lam_many, lam_one, rtol=0.0, atol=0.0)
 

@@ -199,7 +199,7 @@ def test_extreme_logits_finite(name, dtype):
 def test_docstring_examples_run():
     import doctest
 
-    import losslab.functional.softmax as module
+    import losslab.functional.logits.softmax as module
 
     assert doctest.testmod(module).failed == 0
 

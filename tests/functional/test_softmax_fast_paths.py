@@ -6,16 +6,17 @@ import pytest
 import torch
 
 import losslab.functional as LF
-from losslab.functional import _plackett_luce, _row_chunks
-from losslab.functional._plackett_luce import ascending_pl_order, plackett_luce
-from losslab.functional._softmax_ops import (
+from losslab.functional._core import plackett_luce as _plackett_luce
+from losslab.functional._core import row_blocks as _row_chunks
+from losslab.functional._core.plackett_luce import ascending_pl_order, plackett_luce
+from losslab.functional._core.softmax_objectives import (
     selected_self_adjusted_entropy,
     softmax_kl,
     sparse_soft_cross_entropy,
     student_teacher_symmetric_ce,
 )
-from losslab.functional._softmax_stats import softmax_column_stats, softmax_rational_sum
-from losslab.functional.distributional import _hl_gauss_band, _two_hot_band
+from losslab.functional._core.softmax_sums import softmax_column_stats, softmax_rational_sum
+from losslab.functional.logits.distributional import _hl_gauss_band, _two_hot_band
 
 D = torch.float64
 

@@ -3,7 +3,7 @@
 import torch
 import torch.distributed as dist
 
-from losslab.functional.contrastive import nt_xent_loss
+from losslab.functional.embedding.contrastive import nt_xent_loss
 from losslab.nn import NTXentLoss
 
 

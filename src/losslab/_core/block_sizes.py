@@ -10,7 +10,7 @@ values are in ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
-#: Elements per block of the per-row kernels (``functional/_row_chunks.py``): 256 KiB of
+#: Elements per block of the per-row kernels (``functional/_core/row_blocks.py``): 256 KiB of
 #: float32, inside a core's L2 cache.
 CPU_BLOCK_ELEMENTS = 1 << 16
 #: Fewest rows per block of the per-row kernels (on wide rows a block exceeds

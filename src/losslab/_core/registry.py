@@ -1,7 +1,9 @@
 """The loss registry: the one place the CLI, the arena and the conformance suite look up losses.
 
-A loss registers itself with :func:`register` beside its definition; ``get_loss`` builds its
-module with hyperparameters, ``list_losses`` returns :class:`LossInfo` records.
+A loss is declared once, with :func:`register` right after its function in its family file
+(``losslab/functional/<kind>/<family>.py``): the call records it and builds its ``nn.Module``
+class, which :mod:`losslab.nn` exports. ``get_loss`` builds that module with hyperparameters,
+``list_losses`` returns :class:`LossInfo` records.
 
 The registry imports nothing of losslab: the package root imports every module that registers
 a loss, and Python imports ``losslab`` before any of its submodules, so the registry is full
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
+
+from .loss_modules import EMBEDDING_CALL_INPUTS, loss_module, signature_defaults
 
 
 @dataclass(frozen=True)
@@ -68,47 +72,52 @@ class LossInfo:
 
 _REGISTRY: dict[str, LossInfo] = {}
 
-_CONVENTION_ARGS = {"input", "target", "weight", "ignore_index", "reduction"}
-
-
-def signature_defaults(
-    function: Callable[..., Any], extra_inputs: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """The hyperparameters of a functional loss: its keyword-only arguments beyond the
-    ``F.cross_entropy`` conventions and the row-aligned ``extra_inputs`` passed at call time,
-    with their defaults."""
-    out = {}
-    skip = _CONVENTION_ARGS | set(extra_inputs)
-    for p in inspect.signature(function).parameters.values():
-        if p.kind is p.KEYWORD_ONLY and p.name not in skip:
-            out[p.name] = p.default
-    return out
-
 
 def register(
-    name: str,
+    function: Callable[..., Any],
     *,
+    name: str,
     family: str,
     paper: Paper,
-    function: Callable[..., Any],
-    module: type[nn.Module],
+    module: str | type[nn.Module],
+    check: Callable[..., Any] | None = None,
     kind: str = "logits",
     soft_targets: bool = False,
     invalid_hyperparameters: tuple[Mapping[str, Any], ...] = (),
     extra_inputs: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
     batch_level: bool = False,
-    defaults: Mapping[str, Any] | None = None,
-) -> LossInfo:
+    note: str = "",
+) -> type[nn.Module]:
+    """Declare a loss, right after its function in its family file: record it under ``name``
+    and return its ``nn.Module`` class, which :mod:`losslab.nn` exports.
+
+    ``module`` is the class name to generate (``"CrossEntropy"``, by
+    :func:`losslab._core.loss_modules.loss_module` from ``function``, validated at construction
+    by ``check``) or a hand-written class, for modules with behaviour of their own (state,
+    buffers). The record's ``defaults`` are read from the function's signature: its keyword-only
+    arguments minus the calling conventions, the per-call ``extra_inputs`` and the ``options``:
+    keyword arguments that the module accepts or supplies but that are not hyperparameters of
+    the loss (a process group, a memory chunk size, a state the module owns). ``note`` is added
+    to a generated module's docstring; the other arguments are :class:`LossInfo`'s fields.
+    """
     if name in _REGISTRY:
         raise ValueError(f"register: a loss named {name!r} is already registered")
+    if isinstance(module, str):
+        module = loss_module(module, function, check, kind=kind, extra_inputs=extra_inputs,
+                             note=note)
+    elif check is not None or note:
+        raise TypeError(f"register: {name!r} has a hand-written module class; it checks its own "
+                        "hyperparameters and has its own docstring (pass no check= or note=)")
+    skipped = extra_inputs + options + (EMBEDDING_CALL_INPUTS if kind == "embeddings" else ())
     doc = (function.__doc__ or "").strip().splitlines()
-    info = LossInfo(
+    _REGISTRY[name] = LossInfo(
         name=name,
         family=family,
         paper=paper,
         function=function,
         module=module,
-        defaults=dict(signature_defaults(function, extra_inputs) if defaults is None else defaults),
+        defaults=signature_defaults(function, skipped),
         kind=kind,
         soft_targets=soft_targets,
         invalid_hyperparameters=invalid_hyperparameters,
@@ -116,8 +125,7 @@ def register(
         batch_level=batch_level,
         summary=doc[0] if doc else "",
     )
-    _REGISTRY[name] = info
-    return info
+    return module
 
 
 def list_losses(kind: str | None = None, family: str | None = None) -> list[LossInfo]:

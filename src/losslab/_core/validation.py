@@ -206,3 +206,18 @@ def check_probability_target(fn: str, input: Tensor, target: Tensor) -> Tensor:
         )
     flat, _ = flatten_logits(fn, target)
     return flat
+
+
+_F32 = torch.finfo(torch.float32)
+
+
+def check_float32_number(fn: str, name: str, value: float) -> float:
+    """Reject a (validated) hyperparameter that float32 cannot hold: it would become ``inf`` or
+    ``0`` inside the loss (for example ``lam=1e300`` → ``inf·0 = NaN``)."""
+    v = float(value)
+    if v != 0.0 and not _F32.tiny <= abs(v) <= _F32.max:
+        raise ValueError(
+            f"{fn}: {name} must be 0 or have magnitude in [{_F32.tiny:.3g}, {_F32.max:.3g}] "
+            f"(representable in float32), got {v:g}"
+        )
+    return v

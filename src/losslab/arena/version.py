@@ -4,8 +4,9 @@ It hashes the *source files* a result comes from, found by following imports (``
 the ``losslab`` package: the arena's training path (config, data, noise, models, training,
 metrics, calibration, cleaning; not the report, plots or CLI) and, per loss, the module of its function
 and of its ``nn.Module`` with every ``losslab`` module they import (``_core/logit_loss.py``,
-``functional/_softmax_ops.py``, ...). The re-exporting packages ``losslab``,
-``losslab.functional`` and ``losslab.nn`` are not followed, so editing one loss re-runs only
+``functional/_core/softmax_objectives.py``, ...). The re-exporting packages ``losslab``,
+``losslab.functional`` (and its ``logits``, ``embedding``, ``regularizers``) and ``losslab.nn``
+are not followed, so editing one loss re-runs only
 the losses that use its module.
 """
 
@@ -27,7 +28,8 @@ TRAINING_MODULES = tuple(
 )
 # Packages whose __init__ only re-exports everything; following them would tie every run to
 # every loss.
-_NOT_FOLLOWED = {"losslab", "losslab.functional", "losslab.nn"}
+_NOT_FOLLOWED = {"losslab", "losslab.functional", "losslab.functional.logits",
+                 "losslab.functional.embedding", "losslab.functional.regularizers", "losslab.nn"}
 
 
 def _file(module: str) -> Path | None:
@@ -99,7 +101,6 @@ def code_version(loss_name: str) -> str:
     from .. import __version__
 
     info = loss_info(loss_name)
-    roots = (info.function.__module__, info.module.__module__, f"losslab.nn.{info.family}",
-             "losslab.nn._factory")
+    roots = (info.function.__module__, info.module.__module__)
     loss = source_digest(module_closure(roots))
     return f"{__version__}+torch.{torch.__version__}+arena.{training_digest()}+loss.{loss}"

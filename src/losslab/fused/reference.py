@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..functional.softmax import cross_entropy
+from ..functional.logits.softmax import cross_entropy
 
 
 def reference_linear_cross_entropy(

@@ -1,7 +1,7 @@
 """Layers that turn features into logits: margin heads (ArcFace, CosFace, UNPG) and harmonic
 distance heads; train them with a cross-entropy on their output."""
 
-from ..functional.distances import DISTANCES as DISTANCES  # the distances a HarmonicHead accepts
+from ..functional._core.distances import DISTANCES as DISTANCES  # the distances a HarmonicHead accepts
 from .analytic import AnalyticClassifier as AnalyticClassifier
 from .harmonic import HarmonicHead as HarmonicHead
 from .harmonic import harmonic_logits as harmonic_logits

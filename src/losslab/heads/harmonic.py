@@ -4,7 +4,7 @@ The head keeps one centre :math:`w_c` per class and turns distances into probabi
 HarMax, :math:`p_c = d_c^{-n} / \sum_k d_k^{-n}`, :math:`d_c = D(x, w_c)`; the harmonic loss is
 :math:`-\log p_y`. In log space HarMax is a softmax over the logits :math:`-n\log d_c`, so the
 head returns those logits and any cross-entropy on them is the harmonic loss; large ``n`` cannot
-overflow. ``D`` is any metric of :mod:`losslab.functional.distances`, including a learnable
+overflow. ``D`` is any metric of :func:`losslab.functional.pairwise_distance`, including a learnable
 Mahalanobis matrix.
 
 Conventions of the official code (grow-crystals ``DistLayer``), each an option:
@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from .._core.logit_loss import logit_loss
 from .._core.validation import check_choice, check_number, check_tensor
-from ..functional.distances import DISTANCES, check_psd_matrix, compute_dtype, distance_matrix
+from ..functional._core.distances import DISTANCES, check_psd_matrix, compute_dtype, distance_matrix
 
 
 def _check_harmonic(*, n: float, eps: float) -> None:
@@ -109,7 +109,7 @@ class HarmonicHead(nn.Module):
 
     Args:
         in_features: D; num_classes: C.
-        distance: any name in :data:`losslab.functional.distances.DISTANCES`.
+        distance: any name in :data:`losslab.heads.DISTANCES`.
         n: harmonic exponent; eps: added to the distance; squared: use ``D²``;
         min_normalize: the official code's row-minimum normalisation.
         p: Minkowski order.

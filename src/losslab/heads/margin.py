@@ -30,7 +30,7 @@ import torch.nn.functional as TF
 from torch import Tensor, nn
 
 from .._core.validation import check_number, check_tensor
-from ..functional.distances import safe_sqrt
+from ..functional._core.distances import safe_sqrt
 
 
 def _target_mask(cosine: Tensor, target: Tensor) -> Tensor:
