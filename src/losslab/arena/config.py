@@ -19,9 +19,10 @@ from .._core.registry import get_loss, loss_info
 from .data import DATASETS, LM_DATASETS
 from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
+from .text_task import check_text_config
 from .version import code_version
 
-MODELS = ("cnn", "mlp")
+MODELS = ("cnn", "mlp", "bag")  # bag: the text model, see .text_model
 # Constructor arguments through which a stateful loss learns the dataset size.
 _SIZE_ARGUMENTS = ("num_samples", "dataset_size", "n_samples", "num_examples")
 # Per-sample forward arguments the training loop can pass to a loss.
@@ -270,6 +271,7 @@ def check_config(config: RunConfig) -> None:
             f"arena: dataset must be one of {', '.join(map(repr, (*DATASETS, *LM_DATASETS)))}, "
             f"got {config.dataset!r}"
         )
+    check_text_config(config.dataset, config.model, config.noise, config.num_samples)
     if config.model not in MODELS:
         raise ValueError(
             f"arena: model must be one of {', '.join(map(repr, MODELS))} for dataset "
