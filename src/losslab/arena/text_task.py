@@ -200,9 +200,11 @@ def genre_split(
             f"genre_split: num_samples must be between {k} and {top} (the training passages, "
             f"balanced over {k} genres), got {num_samples!r}"
         )
-    rng = np.random.default_rng([data_seed, 7])
-    train_index = _balanced_draw(train.y, num_samples // k, rng)
-    test_index = _balanced_draw(test.y, int(np.bincount(test.y, minlength=k).min()), rng)
+    # Separate generators: the test draw must not depend on how many training passages were
+    # drawn before it.
+    train_index = _balanced_draw(train.y, num_samples // k, np.random.default_rng([data_seed, 7]))
+    test_index = _balanced_draw(test.y, int(np.bincount(test.y, minlength=k).min()),
+                                np.random.default_rng([data_seed, 8]))
     return train.x[train_index], train.y[train_index], test.x[test_index], test.y[test_index]
 
 
