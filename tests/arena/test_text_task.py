@@ -128,7 +128,9 @@ def test_a_short_run_learns_above_chance_and_is_deterministic():
     first = run(text_config(epochs=4, num_samples=1500, width=16))
     again = run(text_config(epochs=4, num_samples=1500, width=16))
     assert first.metrics == again.metrics
-    assert first.metrics["test_acc"] > 0.45  # three balanced genres: chance is 1/3
+    # Three balanced genres: chance is 1/3, with a standard deviation under 0.01 on the 3837
+    # test passages; seeds 0-2 of this setting reach 0.46-0.48.
+    assert first.metrics["test_acc"] > 0.40
     assert first.extra["train_size"] == 1500
 
 
