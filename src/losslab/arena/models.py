@@ -97,4 +97,10 @@ def build_model(
                      head_distance=head_distance, head_n=head_n)
     if name == "mlp":
         return MLP(length, num_classes, width, head=head, head_distance=head_distance, head_n=head_n)
-    raise ValueError(f"build_model: model must be 'cnn' or 'mlp', got {name!r}")
+    if name == "bag":  # token ids (N, L) of the text task; 2·width embedding dimensions
+        from .text_model import EmbeddingBagClassifier
+        from .text_task import VOCAB_SIZE
+
+        head_module = build_head(head, 2 * width, num_classes, distance=head_distance, n=head_n)
+        return EmbeddingBagClassifier(VOCAB_SIZE, 2 * width, head_module)
+    raise ValueError(f"build_model: model must be 'cnn', 'mlp' or 'bag', got {name!r}")

@@ -104,6 +104,9 @@ def _robust_claims(condition: str, losses: tuple[str, ...] = _ROBUST) -> tuple[C
         for loss in losses
     )
 
+_DICE = ("dice", "self-adjusting-dice", "dice-batch")
+# The text task (losslab.arena.text_task) with its model, on 6000 balanced training passages.
+_TEXT_TASK = {"dataset": "shakespeare-genre", "model": "bag", "num_samples": 6000}
 # The paper's code suggests n in {1, sqrt(D), D}; n = 1 underfits here (41% at 4000 samples).
 _HARMONIC_HEADS = ("harmonic:distance=euclidean,n=16", "harmonic:distance=cosine,n=16")
 
@@ -274,6 +277,60 @@ PRESETS = {
                     "sce",
                     ("sce + cleanlab",),
                     paper="Northcutt et al. 2021 (confident learning)",
+                ),
+            ),
+        ),
+        Preset(
+            "text-noisy",
+            "Genre classification of 64-token Shakespeare passages (comedy / history / "
+            "tragedy, 6000 balanced training passages, a mean-of-embeddings classifier): GCE, "
+            "SCE, NCE+RCE and ALDR-KL against CE at 20/40% symmetric label noise.",
+            {
+                "losses": ["ce", *_ROBUST],
+                **_TEXT_TASK,
+                "noise": "symmetric",
+                "noise_rates": [0.2, 0.4],
+                "seeds": 3,
+            },
+            (
+                *_robust_claims(
+                    "symmetric label noise in text classification (the setting in which NLKI, "
+                    "2025, fine-tunes with SCE and GCE)"
+                ),
+            ),
+        ),
+        Preset(
+            "text-imbalance",
+            "Genre classification of Shakespeare passages with a 10:1 long tail over the three "
+            "genres (2000 / 632 / 200 training passages), clean labels: Dice, self-adjusting "
+            "Dice and set-level Dice against CE on macro-F1 over a balanced test set.",
+            {
+                "losses": ["ce", *_DICE],
+                **_TEXT_TASK,
+                "noise": "none",
+                "noise_rates": [0.0],
+                "imbalance": 10.0,
+                "seeds": 3,
+            },
+            (
+                *(
+                    Claim(
+                        f"{paper}: {form} reaches a higher F1 than CE on imbalanced text "
+                        "classification (here: macro-F1 on a balanced test set).",
+                        "test_macro_f1",
+                        "ce",
+                        (loss,),
+                        paper=paper,
+                    )
+                    for loss, form, paper in (
+                        ("dice", "per-instance Dice",
+                         "Li et al. 2020 (Dice loss for data-imbalanced NLP)"),
+                        ("self-adjusting-dice",
+                         "self-adjusting Dice (the official scripts' alpha = 0.01)",
+                         "Li et al. 2020 (Dice loss for data-imbalanced NLP)"),
+                        ("dice-batch", "set-level Dice (the V-Net form)",
+                         "Milletari et al. 2016 (V-Net Dice)"),
+                    )
                 ),
             ),
         ),
