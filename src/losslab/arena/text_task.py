@@ -215,7 +215,8 @@ MAX_TRAINING_PASSAGES = 15723
 
 def check_text_config(dataset: str, model: str, noise: str, num_samples: int) -> None:
     """The text task's rules, checked before training: its data go with its model (token ids
-    are not signals; a ``module:function`` model of your own gets the ids as they are), instance-dependent noise needs real-valued features, and ``num_samples``
+    are not signals; a ``module:function`` model of your own gets the ids as they are),
+    instance-dependent noise needs real-valued features, and ``num_samples``
     is at most :data:`MAX_TRAINING_PASSAGES`."""
     from .text_model import TEXT_MODELS
     from .user_sources import is_callable_spec
