@@ -41,8 +41,10 @@ def test_rows_effect_interval_verdict_and_run_time():
     assert first.run_seconds == pytest.approx(4 * 6.0)  # four cells of 1 + 2 + 3 s
     assert second.run_seconds == pytest.approx(2 * 6.0)
     table = format_claims_markdown(rows)
-    assert table.count("\n| `noisy` | Zhang & Sabuncu 2018 | GCE beats CE |") == 2
-    assert "1 claims (paper × challenger) on 2 data sets (digits, mnist1d); 1 reproduced" in table
+    assert table.count("\n| `noisy` | Zhang & Sabuncu 2018 | `gce` beats `ce` on test_acc |") == 2
+    # Two data sets: two claims, the one on digits reproduced.
+    assert ("2 claims (paper, challenger and data set) on 2 data sets (digits, mnist1d); "
+            "1 reproduced") in table
 
 
 def test_lower_is_better_flips_the_sign_and_margin_claims():
@@ -56,6 +58,7 @@ def test_lower_is_better_flips_the_sign_and_margin_claims():
     (row,) = claim_rows({"calibration": [claim]}, cells)
     assert row.effect().startswith("0%: +0.055 ± ")  # positive: favours the claim
     assert row.verdict.startswith("reproduced")
+    assert "`ce + temperature` is below `ce` on test_ece" in format_claims_markdown([row])
 
 
 def test_every_preset_claim_names_its_paper():
@@ -75,9 +78,9 @@ def test_report_claims_prints_markdown(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(out), "--claims"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("| preset | paper | claim |")
-    assert "| `minimal` | Zhang & Sabuncu 2018 (GCE) |" in text
-    assert "`gce` vs `ce`" in text and "40%: " in text
+    assert text.startswith("| preset | paper | claim | setting |")
+    assert "| `minimal` | Zhang & Sabuncu 2018 (GCE) | `gce` beats `ce` on test_acc |" in text
+    assert "40%: " in text
     md = tmp_path / "claims.md"
     assert main(["report", str(out), "--claims", "--output", str(md)]) == 0
     assert md.read_text() == text

@@ -1,5 +1,6 @@
 """The claims table: every preset claim stored in a results directory, one row per paper,
-challenger and setting, with its verdict, effect and the run time behind it.
+challenger and setting, with its verdict, effect and the run time behind it (the claim's full
+text is in the HTML report).
 
 ``losslab report DIR --claims`` prints it as Markdown; ``docs/arena.md`` holds the table of the
 shipped presets. The verdicts are those of the HTML report (:mod:`losslab.arena.analysis`):
@@ -77,27 +78,42 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def claim_statement(claim: Claim, challenger: str) -> str:
+    """The claim in one line: "`gce` beats `ce` on test_acc"."""
+    if claim.margin > 0:
+        return (f"`{challenger}` within {claim.margin:g} of `{claim.baseline}` on "
+                f"{claim.metric}")
+    verb = "beats" if claim.higher_is_better else "is below"
+    return f"`{challenger}` {verb} `{claim.baseline}` on {claim.metric}"
+
+
+def _dataset(setting: str) -> str:
+    return setting.split(",", 1)[0]
+
+
 def format_claims_markdown(rows: Sequence[ClaimRow]) -> str:
-    """The rows as a Markdown table (paper, claim, setting, verdict, effect, run time)."""
+    """The rows as a Markdown table (preset, paper, claim, setting, verdict, effect, run time)
+    and a line counting distinct claims: (paper, challenger, baseline, metric, data set)."""
     if not rows:
         return "No preset claims with runs of both sides in this directory.\n"
-    head = ("| preset | paper | claim | challenger vs baseline | setting | metric | verdict | "
-            "effect (± 95% CI) | run time |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-    lines = []
-    for r in rows:
-        lines.append(
-            f"| `{r.preset}` | {_md(r.claim.paper or '–')} | {_md(r.claim.text)} | "
-            f"`{_md(r.challenger)}` vs `{_md(r.claim.baseline)}` | {_md(r.setting)} | "
-            f"{r.claim.metric} | {_md(r.verdict)} | {_md(r.effect())} | "
-            f"{r.run_seconds:.0f} s |"
-        )
-    distinct = {(r.claim.paper, r.claim.text, r.challenger) for r in rows}
-    datasets = {r.setting.split(",", 1)[0] for r in rows}
-    held = {(r.claim.paper, r.claim.text, r.challenger) for r in rows
-            if r.verdict.startswith("reproduced")}
-    summary = (f"\n{len(distinct)} claims (paper × challenger) on {len(datasets)} data sets "
-               f"({', '.join(sorted(datasets))}); {len(held)} reproduced in direction in at "
+    head = ("| preset | paper | claim | setting | verdict | effect (± 95% CI) | run time |\n"
+            "| --- | --- | --- | --- | --- | --- | --- |\n")
+    lines = [
+        f"| `{r.preset}` | {_md(r.claim.paper or '–')} | "
+        f"{_md(claim_statement(r.claim, r.challenger))} | {_md(r.setting)} | {_md(r.verdict)} | "
+        f"{_md(r.effect())} | {r.run_seconds:.0f} s |"
+        for r in rows
+    ]
+
+    def key(r: ClaimRow) -> tuple[str, ...]:
+        c = r.claim
+        return (c.paper, r.challenger, c.baseline, c.metric, _dataset(r.setting))
+
+    distinct = {key(r) for r in rows}
+    held = {key(r) for r in rows if r.verdict.startswith("reproduced")}
+    datasets = sorted({_dataset(r.setting) for r in rows})
+    summary = (f"\n{len(distinct)} claims (paper, challenger and data set) on {len(datasets)} "
+               f"data sets ({', '.join(datasets)}); {len(held)} reproduced in direction in at "
                f"least one setting.\n")
     return head + "\n".join(lines) + "\n" + summary
 
