@@ -18,8 +18,9 @@ STYLE = {"floor": ("black", "-"), "losslab": ("tab:blue", "-"), "torch": ("tab:r
 MARK = {512: "o", 2048: "s", 4096: "^"}
 
 
-def plot_grid(rows: list[dict[str, Any]], out: Path = OUT) -> Path:
-    """Two panels from the grid's rows (keys shape 'NxDxV', method, x_floor, extra_MiB)."""
+def plot_grid(rows: list[dict[str, Any]], threads: str, out: Path = OUT) -> Path:
+    """Two panels from the grid's rows (keys shape 'NxDxV', method, x_floor, extra_MiB),
+    measured with ``threads`` torch threads."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,7 +45,7 @@ def plot_grid(rows: list[dict[str, Any]], out: Path = OUT) -> Path:
     ax_t.axhline(1.10, color="gray", linewidth=0.8, linestyle="--")
     ax_t.set(xscale="log", yscale="log", xlabel="vocabulary V (k)",
              ylabel="forward+backward time / three-GEMM floor",
-             title="time (fp32, 2 threads; dashed line: 1.10×)")
+             title=f"time (fp32, {threads} thread(s); dashed line: 1.10×)")
     ax_m.set(xscale="log", yscale="log", xlabel="vocabulary V (k)",
              ylabel="extra MiB beyond inputs and gradients",
              title="memory (the floor's is the logits)")
@@ -65,7 +66,7 @@ def main() -> None:
         rows = list(csv.DictReader(f))
     if len(sys.argv) > 2:  # only the rows of one run: its timestamp
         rows = [r for r in rows if r["when"] == sys.argv[2]]
-    print(plot_grid(rows))
+    print(plot_grid(rows, rows[0]["threads"]))
 
 
 if __name__ == "__main__":
