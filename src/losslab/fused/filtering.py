@@ -33,7 +33,7 @@ from torch import Tensor
 from .blocks import LossOptions
 
 # Gathering only pays when it removes a good part of the two backward GEMMs.
-_MAX_ACTIVE_SHARE = 0.6
+MAX_ACTIVE_SHARE = 0.6
 
 
 def resolve_filter_eps(fn: str, filter_eps: object, dtype: torch.dtype) -> float | None:
@@ -84,6 +84,6 @@ def active_columns(p: Tensor, lse: Tensor, local_target: Tensor | None, eps: flo
         owned = local_target[local_target >= 0]
         hot[owned] = True
     count = int(hot.sum())
-    if count > _MAX_ACTIVE_SHARE * p.shape[1] or (max_active is not None and count > max_active):
+    if count > MAX_ACTIVE_SHARE * p.shape[1] or (max_active is not None and count > max_active):
         return None
     return hot.nonzero().squeeze(1)

@@ -37,6 +37,7 @@ from .._core.block_sizes import (
     FUSED_CE_FAST_ROWS,
     FUSED_CE_MAX_ROWS,
 )
+from .filtering import MAX_ACTIVE_SHARE  # most columns a filtered block gathers, as a share
 
 #: (precision, filtering, reduction) → strategies, fastest first. ``precision`` is "full"
 #: (fp32/fp64) or "half" (bf16/fp16); ``reduction`` is "scalar" (mean/sum in one process) or
@@ -59,8 +60,6 @@ STRATEGY_TABLE: dict[tuple[str, bool, str], tuple[str, ...]] = {
 
 #: Rows of W per vocabulary-major tile (losslab._core.block_sizes).
 VOCAB_TILE = CPU_VOCAB_TILE
-#: Most columns of a block that gradient filtering gathers (a larger share runs unfiltered).
-MAX_ACTIVE_SHARE = 0.6
 #: (group, V) temporaries a registered loss is assumed to hold at once in linear_loss's
 #: sweep (its softmax, log-softmax, their gradients and a few elementwise results).
 LOSS_TEMPORARIES = 8
