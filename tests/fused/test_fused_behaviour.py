@@ -8,7 +8,6 @@ from allocation_probe import LargestAllocation
 
 import losslab
 from losslab.fused import vocab_major
-from losslab.fused.chunked import default_rows_per_block
 from losslab.fused.filtering import resolve_filter_eps
 from losslab.fused.reference import reference_linear_cross_entropy
 
@@ -93,13 +92,6 @@ def test_chunked_path_never_allocates_n_by_v(impl, reduction, monkeypatch):
     with LargestAllocation() as mode:
         reference_linear_cross_entropy(h, w, t).backward()
     assert mode.largest >= n * v  # the probe does see a materialised logits tensor
-
-
-def test_default_block_is_about_10_mib():
-    assert default_rows_per_block(32768, torch.float32, False) == 80
-    assert default_rows_per_block(32768, torch.bfloat16, False) == 80
-    assert default_rows_per_block(131072, torch.float32, False) == 32
-    assert default_rows_per_block(1000, torch.float32, True) == 1310
 
 
 H, W, T = torch.randn(4, 3), torch.randn(6, 3), torch.randint(0, 6, (4,))
@@ -222,7 +214,8 @@ def test_fp16_survives_a_loss_scaler_sized_upstream_gradient(impl):
         assert float((ours.float() - exact).norm() / exact.norm()) < 2e-2
 
 
-def test_half_precision_picks_vocabulary_major_unless_filtering(monkeypatch):
+def test_half_precision_picks_vocabulary_major_unless_the_budget_holds_the_accumulator(
+        monkeypatch):
     from losslab.fused import chunked
 
     calls = []
@@ -230,11 +223,15 @@ def test_half_precision_picks_vocabulary_major_unless_filtering(monkeypatch):
     monkeypatch.setattr(chunked, "vocab_major_grads",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     g = torch.Generator().manual_seed(0)
-    h = torch.randn(12, 8, generator=g).bfloat16()
-    w = torch.randn(30, 8, generator=g).bfloat16()
-    t = torch.randint(0, 30, (12,), generator=g)
-    for filter_eps, expected in ((None, 1), ("auto", 0)):
+    h = torch.randn(64, 64, generator=g).bfloat16()
+    w = torch.randn(3000, 64, generator=g).bfloat16()
+    t = torch.randint(0, 3000, (64,), generator=g)
+    # the default budget (≤ 10 % of the logits) cannot hold the (V, D) fp32 ∂W accumulator of
+    # the row-major strategies here; 4 MiB can
+    for filter_eps, budget, expected in ((None, None, 1), ("auto", None, 1), (None, 2**22, 0),
+                                         ("auto", 2**22, 0)):
         calls.clear()
         hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
-        losslab.linear_cross_entropy(hh, ww, t, filter_eps=filter_eps).backward()
-        assert len(calls) == expected, filter_eps
+        losslab.linear_cross_entropy(hh, ww, t, filter_eps=filter_eps,
+                                     memory_budget=budget).backward()
+        assert len(calls) == expected, (filter_eps, budget)

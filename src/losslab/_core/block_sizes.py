@@ -37,8 +37,16 @@ LINEAR_LOSS_MIN_ROWS = 16
 #: Logits per ``linear_loss`` loss call and CPU thread (8 rows at V = 32768, 256 at V = 1024;
 #: at least 8 rows): a loss call's fixed autograd cost must be amortised over the group.
 LINEAR_LOSS_GROUP_ELEMENTS = 8 * 32768
-#: Bytes of one block of logits of the fused linear cross-entropy: 10 MiB (2 % of the fp32
-#: logits at 4096×32768).
-FUSED_CE_BLOCK_BYTES = 10 * 2**20
-#: Fewest rows per fused cross-entropy block: fewer starve the GEMMs.
-FUSED_CE_MIN_ROWS = 32
+#: Default memory budget of the fused linear cross-entropy as a fraction of the N×V logits'
+#: bytes (``fused/strategy.py``), raised to fit FUSED_CE_DEFAULT_ROWS rows and capped at
+#: FUSED_CE_DEFAULT_MAX_FRACTION.
+FUSED_CE_DEFAULT_FRACTION = 0.02
+FUSED_CE_DEFAULT_MAX_FRACTION = 0.10
+#: Rows per block the default budget reaches for when 10 % of the logits allow it: with fewer
+#: rows the block GEMMs run below the full-batch speed (measurements in docs/benchmarks.md).
+FUSED_CE_DEFAULT_ROWS = 128
+#: A strategy of the table is passed over for the next when the budget leaves it fewer rows
+#: than this while the next gets more.
+FUSED_CE_FAST_ROWS = 64
+#: Most rows per block: more buy no GEMM speed, only memory.
+FUSED_CE_MAX_ROWS = 512

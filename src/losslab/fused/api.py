@@ -10,17 +10,20 @@ from torch import Tensor
 from .._core.validation import check_ignore_index, check_number, check_reduction
 from . import parallel
 from .blocks import LossOptions
-from .chunked import ChunkConfig, ChunkedLinearCrossEntropy, default_rows_per_block, forward_loss
+from .chunked import ChunkConfig, ChunkedLinearCrossEntropy, forward_loss
 from .filtering import resolve_filter_eps
 from .inputs import check_head, check_index_target, check_target_range, kept_rows, scatter_rows
 from .reference import reference_linear_cross_entropy
+from .strategy import Problem, plan, resolve_budget, table_key
 
 FN = "linear_cross_entropy"
 IMPLS = ("auto", "chunked", "chunked_forward_grads", "chunked_recompute", "chunked_vocab_major",
          "reference", "triton")
 
 
-_HALF = (torch.bfloat16, torch.float16)
+#: impl values that fix the strategy instead of the table (Triton's backward recomputes).
+_FORCED = {"chunked_forward_grads": "forward_grads", "chunked_recompute": "recompute",
+           "chunked_vocab_major": "vocab_major", "triton": "recompute"}
 
 
 def _resolve_impl(impl: object, device: torch.device, group: Any) -> str:
@@ -59,6 +62,7 @@ def linear_cross_entropy(
     shift: bool = False,
     impl: str = "auto",
     chunk_size: int | None = None,
+    memory_budget: int | float | None = None,
     filter_eps: float | str | None = None,
     return_lse: bool = False,
     process_group: Any = None,
@@ -86,12 +90,17 @@ def linear_cross_entropy(
         shift: score hidden[..., t, :] against target[..., t+1] without a slicing copy;
             ``none`` output then has shape target[..., 1:].
         impl: ``"auto"`` (Triton on CUDA when installed, else chunked), ``"chunked"``
-            (strategy chosen per call: vocabulary-major for bf16/fp16 weights without
-            filtering, else gradients in the forward pass for scalar losses, else recompute),
-            ``"chunked_forward_grads"``, ``"chunked_recompute"``, ``"chunked_vocab_major"`` (see
+            (strategy and block shape chosen per call within ``memory_budget`` from the
+            table of :mod:`losslab.fused.strategy`), ``"chunked_forward_grads"``,
+            ``"chunked_recompute"``, ``"chunked_vocab_major"`` (force that strategy; see
             :mod:`losslab.fused.vocab_major`), ``"triton"``, ``"reference"`` (materialises
             the logits).
-        chunk_size: rows per block (default: blocks of about 10 MiB, at least 32 rows).
+        chunk_size: rows per block (the strategy is then the one the default budget picks).
+        memory_budget: extra bytes the call may use beyond its inputs, outputs and
+            gradients: an int (bytes) or a float in (0, 1] (a fraction of the N×V logits'
+            bytes in the compute precision, N = rows of ``hidden``). Default: 2 % of the
+            logits, raised to fit a 128-row block, at most 10 %. Not with ``chunk_size``
+            (ValueError); too small for a one-row block: ValueError naming the minimum.
         filter_eps: None (exact), ``"auto"`` or a threshold; see :mod:`losslab.fused.filtering`.
         return_lse: also return the per-position LSE(z') (not differentiable; 0 where ignored).
         process_group: vocabulary-parallel group (see :mod:`losslab.fused.parallel`).
@@ -118,10 +127,17 @@ def linear_cross_entropy(
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
         raise ValueError(f"{FN}: chunk_size must be a positive int or None, got {chunk_size!r}")
+    compute = torch.promote_types(w.dtype, torch.float32)
+    n_rows = t.numel()  # rows of hidden: the logits hidden @ weight.T would have N×V entries
+    budget = resolve_budget(FN, memory_budget, chunk_size,
+                            n_rows * w.shape[0] * torch.finfo(compute).bits // 8)
     f_eps = resolve_filter_eps(FN, filter_eps, w.dtype)
     if not isinstance(return_lse, bool):
         raise TypeError(f"{FN}: return_lse must be a bool, got {type(return_lse).__name__}")
     impl = _resolve_impl(impl, h.device, process_group)
+    if impl == "reference" and budget is not None:
+        raise ValueError(f"{FN}: impl='reference' materialises the (N, V) logits; "
+                         "memory_budget applies to the chunked and Triton paths")
     if process_group is not None:
         if w.shape[0] == 0:
             raise ValueError(f"{FN}: this rank's weight shard is empty (V_r=0)")
@@ -155,25 +171,28 @@ def linear_cross_entropy(
         order = torch.argsort(y, stable=True)
         rows = order if rows is None else rows.index_select(0, order)
         y = y.index_select(0, order)
-    strategy = "forward_grads"
-    # Half precision: the vocabulary-major backward (no (V, D) fp32 accumulator) unless
-    # filtering, whose per-block column gathers skip far more than whole vocabulary tiles
-    # (bf16 Shakespeare LM at filter_eps=1e-3: 0.93× the floor row-major, 1.86× tiles).
-    if impl == "chunked_vocab_major" or (impl == "chunked" and w.dtype in _HALF
-                                         and f_eps is None):
-        strategy = "vocab_major"
-    elif impl == "chunked_recompute" or reduction == "none" or process_group is not None:
-        if impl == "chunked_forward_grads":
-            raise ValueError(
-                f"{FN}: impl='chunked_forward_grads' needs a scalar loss and no process_group; "
-                f"got reduction={reduction!r}"
-                f"{' and a process_group' if process_group is not None else ''}; "
-                "use 'chunked' or 'chunked_recompute'"
-            )
-        strategy = "recompute"
+    if impl == "chunked_forward_grads" and (reduction == "none" or process_group is not None):
+        raise ValueError(
+            f"{FN}: impl='chunked_forward_grads' needs a scalar loss and no process_group; "
+            f"got reduction={reduction!r}"
+            f"{' and a process_group' if process_group is not None else ''}; "
+            "use 'chunked' or 'chunked_recompute'"
+        )
+    problem = Problem(
+        rows=n_rows, kept=int(y.shape[0]), dim=w.shape[1], vocab=w.shape[0],
+        compute_bytes=torch.finfo(compute).bits // 8, storage_bytes=w.element_size(),
+        softcap=cap is not None, smoothing=eps > 0.0, filtering=f_eps is not None and needs_grad,
+        gathered=rows is not None, bias_grad=b is not None and b.requires_grad,
+        hidden_grad=h.requires_grad,
+        threads=torch.get_num_threads() if h.device.type == "cpu" else 1)
+    chosen = plan(problem, table_key(w.dtype, f_eps is not None, reduction,
+                                     process_group is not None),
+                  budget, fn=FN, forced=_FORCED.get(impl))
     cfg = ChunkConfig(
-        opts=opts, reduction=reduction, strategy=strategy,
-        rows_per_block=chunk_size or default_rows_per_block(w.shape[0], w.dtype, cap is not None),
+        opts=opts, reduction=reduction, strategy=chosen.strategy,
+        rows_per_block=chunk_size or chosen.rows_per_block,
+        tile_rows=0 if chunk_size else chosen.tile_rows,
+        max_active=None if chunk_size else chosen.max_active,
         filter_eps=f_eps, count=int(y.shape[0]), group=process_group, vocab_start=start)
     if impl == "triton":
         from .triton_kernels import TritonLinearCrossEntropy

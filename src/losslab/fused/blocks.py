@@ -156,11 +156,12 @@ def softmax_inplace_lse(z: Tensor, anchor_logit: Tensor, anchor_col: Tensor,
 
 
 def recompute_lse(h: Tensor, weight: Tensor, bias: Tensor | None, softcap: float | None,
-                  rows: int = 8) -> Tensor:
-    """LSE(z') of the given rows of hidden states, recomputed a few rows at a time.
+                  rows: int = 1) -> Tensor:
+    """LSE(z') of the given rows of hidden states, recomputed ``rows`` rows at a time.
 
     The fallback for rows whose anchor probability underflowed after the in-place softmax
-    (their logits are gone); a pathological case, so a (rows, V) scratch block is fine.
+    (their logits are gone); a pathological case, so a one-row (1, V) scratch block (what
+    the memory budget of :mod:`.strategy` reserves for it) is fine.
     """
     k, vocab = h.shape[0], weight.shape[0]
     compute = torch.promote_types(h.dtype, torch.float32)

@@ -21,3 +21,5 @@ class ChunkConfig:
     count: int  # kept rows over the whole batch (the mean's denominator)
     group: Any = None  # torch.distributed process group for a vocabulary-sharded weight
     vocab_start: int = 0
+    tile_rows: int = 0  # rows of a vocab_major backward tile (0: tiles of LOGITS_TILE_BYTES)
+    max_active: int | None = None  # most columns filtering gathers per block (None: 60 % of V)

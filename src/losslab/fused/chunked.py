@@ -23,7 +23,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._core.block_sizes import FUSED_CE_BLOCK_BYTES, FUSED_CE_MIN_ROWS
 from . import parallel
 from .blocks import (
     BlockBuffers,
@@ -40,16 +39,6 @@ from .blocks import (
 from .chunk_config import ChunkConfig as ChunkConfig  # also imported from here by api, triton_kernels
 from .filtering import active_columns
 from .vocab_major import vocab_major_grads
-
-_BLOCK_BYTES = FUSED_CE_BLOCK_BYTES  # losslab._core.block_sizes
-_MIN_ROWS = FUSED_CE_MIN_ROWS
-
-
-def default_rows_per_block(vocab: int, dtype: torch.dtype, softcap: bool) -> int:
-    """Rows such that the block buffers stay near 10 MiB, at least 32."""
-    per_row = vocab * torch.finfo(torch.promote_types(dtype, torch.float32)).bits // 8
-    per_row *= 2 if softcap else 1
-    return max(_MIN_ROWS, _BLOCK_BYTES // max(per_row, 1))
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -123,7 +112,7 @@ def _run_blocks(
         # (smaller row groups skip more columns but pay a gather of W per group; measured
         # slower on a trained LM, and the error is larger).
         act = (None if cfg.filter_eps is None
-               else active_columns(z, lse_c, yc, cfg.filter_eps, opts))
+               else active_columns(z, lse_c, yc, cfg.filter_eps, opts, cfg.max_active))
         if factored:
             _accumulate_factored(z, w_c, yc, h_c, weight, buf, act, dh, dh_buf, dW, db, w_sum,
                                  h_sum, rows, s, e, opts)

@@ -33,7 +33,7 @@ from torch import Tensor
 from .blocks import LossOptions
 
 # Gathering only pays when it removes a good part of the two backward GEMMs.
-_MAX_ACTIVE_SHARE = 0.6
+MAX_ACTIVE_SHARE = 0.6
 
 
 def resolve_filter_eps(fn: str, filter_eps: object, dtype: torch.dtype) -> float | None:
@@ -68,12 +68,14 @@ def entry_bound(p_max: Tensor, lse: Tensor, opts: LossOptions) -> Tensor:
 
 
 def active_columns(p: Tensor, lse: Tensor, local_target: Tensor | None, eps: float,
-                   opts: LossOptions) -> Tensor | None:
+                   opts: LossOptions, max_active: int | None = None) -> Tensor | None:
     """Columns of the probability block ``p`` (c, V) whose gradient may reach ``eps``.
 
     A column is inactive (conservatively) when max_i p_ij · max_i|1 + 2 c_z LSE_i| + ε/V
     < eps and no row of the block targets it. Returns the sorted active column
-    indices, or None when filtering would not pay off.
+    indices, or None when filtering would not pay off or when more than ``max_active``
+    columns are hot (the memory budget's room for the gathered operands; None: no limit
+    beyond the 60 % share).
     """
     if opts.label_smoothing / opts.vocab_total >= eps:
         return None  # every entry may reach eps
@@ -82,6 +84,6 @@ def active_columns(p: Tensor, lse: Tensor, local_target: Tensor | None, eps: flo
         owned = local_target[local_target >= 0]
         hot[owned] = True
     count = int(hot.sum())
-    if count > _MAX_ACTIVE_SHARE * p.shape[1]:
+    if count > MAX_ACTIVE_SHARE * p.shape[1] or (max_active is not None and count > max_active):
         return None
     return hot.nonzero().squeeze(1)

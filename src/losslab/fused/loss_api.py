@@ -14,7 +14,16 @@ from .._core.registry import LossInfo, list_losses
 from .._core.validation import check_ignore_index, check_number, check_reduction, check_tensor
 from .api import linear_cross_entropy
 from .inputs import check_head, check_index_target, check_target_range, kept_rows, scatter_rows
-from .loss_blocks import Head, LinearLossFunction, RowLoss, SweepConfig, finish_loss, sweep
+from .loss_blocks import (
+    Head,
+    LinearLossFunction,
+    RowLoss,
+    SweepConfig,
+    finish_loss,
+    loss_group_rows,
+    sweep,
+)
+from .strategy import Problem, plan, resolve_budget
 
 FN = "linear_loss"
 _TEACHER = "teacher_logits"
@@ -31,6 +40,24 @@ def default_loss_rows(vocab: int, dtype: torch.dtype) -> int:
     rows (64 rows at V = 32768 in fp32: 32 rows ran the GEMMs 1.7× slower per row)."""
     per_row = vocab * torch.finfo(torch.promote_types(dtype, torch.float32)).bits // 8
     return max(_MIN_ROWS, _BLOCK_BYTES // max(per_row, 1))
+
+
+def _budget_rows(budget: int | None, h: Tensor, w: Tensor, y: Tensor, rows: Tensor | None,
+                 cap: float | None, b: Tensor | None, teacher: Head | None, t: Tensor) -> int:
+    """Rows per block: the default 8 MiB block, or the most that ``budget`` bytes allow."""
+    if budget is None:
+        return default_loss_rows(w.shape[0], h.dtype)
+    compute = torch.promote_types(h.dtype, torch.float32)
+    problem = Problem(
+        rows=t.numel(), kept=int(y.shape[0]), dim=w.shape[1], vocab=w.shape[0],
+        compute_bytes=torch.finfo(compute).bits // 8, storage_bytes=w.element_size(),
+        softcap=cap is not None, smoothing=False, filtering=False, gathered=rows is not None,
+        bias_grad=b is not None and b.requires_grad, hidden_grad=h.requires_grad,
+        threads=torch.get_num_threads() if h.device.type == "cpu" else 1,
+        teacher=teacher is not None,
+        group_rows=min(loss_group_rows(h.device, w.shape[0]), max(int(y.shape[0]), 1)))
+    return plan(problem, ("loss", False, "scalar"), budget, fn=FN,
+                forced="loss_sweep").rows_per_block
 
 
 def resolve_loss(name: object) -> LossInfo:
@@ -159,7 +186,8 @@ def _row_inputs(info: LossInfo, extras: dict[str, Any], target: Tensor, total: i
 
 
 #: linear_loss's own keyword options besides the loss's hyperparameters (module construction).
-OPTIONS = ("shift", "ignore_index", "reduction", "class_weight", "softcap", "chunk_size")
+OPTIONS = ("shift", "ignore_index", "reduction", "class_weight", "softcap", "chunk_size",
+           "memory_budget")
 #: Keywords passed per call to the module form, never at construction.
 CALL_INPUTS = ("bias", *_TEACHER_NAMES)
 
@@ -182,6 +210,7 @@ def check_options(owner: str, loss: object, options: dict[str, Any]) -> LossInfo
     if options.get("softcap") is not None:
         check_number(owner, "softcap", options["softcap"], low=0.0, low_open=True)
     _check_chunk_size(owner, options.get("chunk_size"))
+    resolve_budget(owner, options.get("memory_budget"), options.get("chunk_size"), 1)
     cw = options.get("class_weight")
     if cw is not None:
         cw = check_tensor(owner, "class_weight", cw)
@@ -209,6 +238,7 @@ def linear_loss(
     class_weight: Tensor | None = None,
     softcap: float | None = None,
     chunk_size: int | None = None,
+    memory_budget: int | float | None = None,
     teacher_hidden: Tensor | None = None,
     teacher_weight: Tensor | None = None,
     teacher_bias: Tensor | None = None,
@@ -238,6 +268,10 @@ def linear_loss(
             kept rows, 0 with zero gradients when every row is ignored.
         class_weight: optional (V,) class weights (the loss's ``weight``).
         softcap: c > 0 or None. chunk_size: rows per block (default: an 8 MiB block).
+        memory_budget: extra bytes the call may use instead of ``chunk_size`` (an int, or a
+            float in (0, 1]: a fraction of the N×V logits' bytes in the compute precision);
+            rows per block are the most that fit (see :mod:`losslab.fused.strategy`); too
+            small for one row: ValueError naming the minimum.
         teacher_hidden, teacher_weight, teacher_bias: the teacher head of losses that take
             ``teacher_logits`` (kd, pld, sce-consistency): (..., D_t), (V, D_t), (V,); the
             teacher logits are made block by block with the student's rows (and shift) and
@@ -266,6 +300,9 @@ def linear_loss(
     cap = None if softcap is None else check_number(FN, "softcap", softcap, low=0.0, low_open=True)
     _check_chunk_size(FN, chunk_size)
     vocab = w.shape[0]
+    compute = torch.promote_types(h.dtype, torch.float32)
+    budget = resolve_budget(FN, memory_budget, chunk_size,
+                            t.numel() * vocab * torch.finfo(compute).bits // 8)
     hp, extra_inputs, ce_options = _split_options(info, hyperparameters)
     cw = _check_class_weight(class_weight, vocab, h)
     teacher = _check_teacher(info, h, vocab, shift, (teacher_hidden, teacher_weight, teacher_bias))
@@ -273,7 +310,7 @@ def linear_loss(
         if cw is None and float(hp.get("temperature", 1.0)) == 1.0:
             return linear_cross_entropy(  # type: ignore[return-value]
                 h, w, t, bias=b, ignore_index=ignore_index, reduction=reduction, softcap=cap,
-                shift=shift, chunk_size=chunk_size,
+                shift=shift, chunk_size=chunk_size, memory_budget=memory_budget,
                 label_smoothing=hp.get("label_smoothing", 0.0), z_loss=hp.get("z_loss", 0.0),
                 **ce_options)
         if ce_options:
@@ -285,7 +322,6 @@ def linear_loss(
 
     y, rows, total = kept_rows(t, ignore_index, shift)
     names, extras = _row_inputs(info, extra_inputs, t, total)
-    compute = torch.promote_types(h.dtype, torch.float32)
     if reduction == "mean":
         mass = float(y.shape[0]) if cw is None else float(cw.to(compute)[y].sum())
         denominator = mass if mass > 0 else 1.0
@@ -294,7 +330,8 @@ def linear_loss(
     cfg = SweepConfig(
         loss=RowLoss(function=info.function, hyperparameters=hp, class_weight=cw,
                      ignore_index=ignore_index, extra_names=names),
-        reduction=reduction, rows_per_block=chunk_size or default_loss_rows(vocab, h.dtype),
+        reduction=reduction,
+        rows_per_block=chunk_size or _budget_rows(budget, h, w, y, rows, cap, b, teacher, t),
         softcap=cap, denominator=denominator)
     h2 = h.reshape(-1, h.shape[-1])
     inputs = [h2, w, b, *(teacher or (None, None, None)), *extras]

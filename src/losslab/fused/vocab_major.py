@@ -12,7 +12,9 @@ when the tile is done. Extra memory: the ∂h accumulator in the compute precisi
 bytes; for fp32 inputs it is the returned ∂h itself), one (rows × tile) logits buffer (plus a
 half-precision copy and a soft-cap buffer where those apply), one (tile × D) accumulator and,
 when rows are ignored, shifted or sorted, a gathered copy of the kept hidden rows — no
-O(V·D) or O(N·V) term. ``chunk_size`` does not apply here: the tiles are sized by bytes.
+O(V·D) or O(N·V) term. The tiles' rows come from the memory budget
+(:mod:`.strategy`); with ``chunk_size`` (which sizes the forward sweep's row blocks) they
+hold 8 MiB of compute-precision logits.
 
 Cost: four GEMMs (the forward's LSE pass plus logits, ∂h, ∂W here) instead of three; in
 half precision the GEMMs run at bf16 speed and the fp32 ∂W GEMM of the row-major path is
@@ -57,7 +59,8 @@ def vocab_major_grads(
     vocab = weight.shape[0]
     compute = torch.promote_types(h.dtype, torch.float32)
     tile = min(_VOCAB_TILE, max(vocab, 1))
-    step = max(1, min(k, _TILE_BYTES // (tile * torch.finfo(compute).bits // 8)))
+    step = cfg.tile_rows or _TILE_BYTES // (tile * torch.finfo(compute).bits // 8)
+    step = max(1, min(k, step))
     buffers: dict[int, BlockBuffers] = {}  # by tile width (the last tile may be narrower)
     dh32 = torch.zeros(k, dim, dtype=compute, device=h.device) if want_h else None
     dW = torch.empty_like(weight) if want_w else None

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..fused.api import linear_cross_entropy
 from ..fused.loss_api import check_options, linear_loss
+from ..fused.strategy import resolve_budget
 
 
 class LinearCrossEntropy(nn.Module):
@@ -35,11 +36,15 @@ class LinearCrossEntropy(nn.Module):
                 "constructor"
             )
         self.options = options
-        # Validate once at construction, on a 1-token problem, so bad options fail early.
+        # Validate once at construction, on a 1-token problem, so bad options fail early (a
+        # memory budget only by form: whether it fits depends on the call's shapes).
         import torch
 
+        resolve_budget("LinearCrossEntropy", options.get("memory_budget"),
+                       options.get("chunk_size"), 1)
         linear_cross_entropy(torch.zeros(1, 1), torch.zeros(2, 1), torch.zeros(1, dtype=torch.long),
-                             **{k: v for k, v in options.items() if k != "impl"})
+                             **{k: v for k, v in options.items()
+                                if k not in ("impl", "memory_budget")})
 
     def forward(self, hidden: Tensor, weight: Tensor, target: Tensor, *,
                 bias: Tensor | None = None, process_group: Any = None

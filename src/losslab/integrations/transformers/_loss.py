@@ -12,7 +12,7 @@ from ..._core.registry import loss_info
 from ...fused import linear_cross_entropy
 
 #: ``linear_cross_entropy`` options a user may give with ``loss="ce"``.
-CE_OPTIONS = ("label_smoothing", "z_loss", "impl", "chunk_size", "filter_eps")
+CE_OPTIONS = ("label_smoothing", "z_loss", "impl", "chunk_size", "memory_budget", "filter_eps")
 
 
 @dataclass(frozen=True)

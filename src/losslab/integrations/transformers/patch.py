@@ -152,6 +152,7 @@ def patch_causal_lm(model: nn.Module, loss: str = "ce", *, train_only: bool = Tr
     Args:
         model: a transformers causal LM (``…ForCausalLM``), possibly wrapped by PEFT.
         loss: ``"ce"`` (options ``label_smoothing``, ``z_loss``, ``impl``, ``chunk_size``,
+            ``memory_budget``,
             ``filter_eps``) or any per-token registered loss (``"gce"``, ``"focal"``,
             ``"dco"``, …) with its hyperparameters; see :func:`losslab.linear_loss`.
         train_only: fuse only while ``model.training``; ``False`` fuses every call with
