@@ -42,6 +42,9 @@ LINEAR_LOSS_GROUP_ELEMENTS = 8 * 32768
 #: FUSED_CE_DEFAULT_MAX_FRACTION.
 FUSED_CE_DEFAULT_FRACTION = 0.02
 FUSED_CE_DEFAULT_MAX_FRACTION = 0.10
+#: The default's cap is never below this many bytes: on small problems (V = 1000, say) 10 % of
+#: the logits cannot hold even the fixed buffers, and one-row blocks would run at GEMV speed.
+FUSED_CE_DEFAULT_MIN_CAP = 16 * 2**20
 #: Rows per block the default budget reaches for when 10 % of the logits allow it: with fewer
 #: rows the block GEMMs run below the full-batch speed (measurements in docs/benchmarks.md).
 FUSED_CE_DEFAULT_ROWS = 128
