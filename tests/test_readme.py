@@ -45,6 +45,9 @@ def resolves(name: str) -> bool:
         return name.split()[0] in arena._option_string_actions
     if name.startswith("benchmarks/"):
         return (README.parent / name).exists()
+    if name.startswith("make "):
+        targets = (README.parent / "Makefile").read_text()
+        return f"\n{name.split()[1]}:" in targets
     head = name.split("(")[0].split()[0]
     for ns in NAMESPACES:
         obj = importlib.import_module(ns)
