@@ -134,7 +134,7 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=1800.0,
                    help="seconds for the main table (the full grid took 13 min on 2 cores)")
     p.add_argument("--shapes", default="",
-                   help="comma-separated NxDxV shapes instead of the issue's three")
+                   help="comma-separated NxDxV shapes instead of the three reference shapes")
     p.add_argument("--grid", action="store_true",
                    help="the V x D grid (GRID), fp32, methods " + GRID_METHODS)
     p.add_argument("--plot", action="store_true",

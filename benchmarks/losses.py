@@ -2,7 +2,7 @@
 
 Kinds ``logits`` (class-index targets, extra inputs generated as row-aligned random tensors)
 and ``value`` (real targets over C bins) are measured at N × C float32 logits (default
-N = 65536, C = 1000, the issue's target size) with default hyperparameters. Each loss is timed
+N = 65536, C = 1000, the target size) with default hyperparameters. Each loss is timed
 against ``F.cross_entropy`` on the same inputs in the same run, so a machine whose load
 drifts still gives comparable ratios. Loss and CE are timed alternately (CE, loss, CE,
 loss, ...), ``--repeat`` times each after ``--warmup``; the reported ratio is the median of
