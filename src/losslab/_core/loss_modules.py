@@ -247,14 +247,15 @@ def loss_module(
     ``module(input, target, teacher_logits=t)``.
     """
     base = _BASES.get(kind, LogitLoss)
-    summary = (function.__doc__ or "").strip().splitlines()
+    # The function docstring's first paragraph (its first line can stop mid-sentence).
+    summary = inspect.cleandoc(function.__doc__ or "").split("\n\n", 1)[0]
     call = _CALLS.get(kind) or "({})".format(
         ", ".join(["input", "target", *(f"{e}=..." for e in extra_inputs)])
     )
     construct = _CONSTRUCT.get(kind, "hyperparameters, ``weight``,\n``ignore_index``, ``reduction``")
     doc = (
         f"Module form of :func:`losslab.functional.{function.__name__}`.\n\n"
-        f"{summary[0] if summary else ''}\n\n"
+        f"{summary}\n\n"
         f"Construct with the function's keyword arguments ({construct}); call with "
         f"``{call}``."
     )
