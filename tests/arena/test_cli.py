@@ -45,7 +45,7 @@ def test_arena_prints_table_and_skips_finished_runs(tmp_path, capsys):
 def test_bad_settings_fail_before_training(tmp_path, capsys, extra, message):
     assert main(["arena", "--out", str(tmp_path), *TINY_FLAGS, *extra]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("losslab arena: error: arena: ")
+    assert err.startswith("losslab arena: error: ") and "error: arena: " not in err
     assert message in err
     assert not (tmp_path / "runs.db").exists()
 
@@ -122,5 +122,5 @@ def test_unwritable_out_fails_before_training_naming_out(tmp_path, capsys):
     for out in (blocker, blocker / "runs"):
         assert main(["arena", "--out", str(out), *TINY_FLAGS, "--losses", "ce"]) == 2
         err = capsys.readouterr().err
-        assert f"arena: --out {str(out)!r} is not a writable directory" in err
+        assert f"error: --out {str(out)!r} is not a writable directory" in err
         assert "arena: 1 losses" not in err  # nothing started

@@ -319,7 +319,7 @@ def test_corrupt_store_stops_arena_and_report_before_anything(tmp_path, good_sto
     assert "mv " in line or "another directory" in line  # says what to do
     assert main(["report", str(out)]) == 1
     line = one_error_line(capsys.readouterr().err)
-    assert line.startswith("losslab report: error: report: ") and expected in line
+    assert line.startswith("losslab report: error: ") and expected in line
     assert snapshot(out) == before  # nothing written: no figures/, no report.html
 
 

@@ -38,7 +38,7 @@ def test_missing_ray_fails_before_training_naming_the_extra(tmp_path, capsys, mo
     argv = ["arena", "--executor", "ray", "--losses", "ce", "--out", str(tmp_path), "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "losslab arena: error: arena: executor 'ray' needs the optional dependency ray" in err
+    assert "losslab arena: error: executor 'ray' needs the optional dependency ray" in err
     assert not (tmp_path / "runs.db").exists()
 
 

@@ -301,7 +301,7 @@ def test_bad_data_and_models_fail_before_training(tmp_path, capsys, monkeypatch,
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("losslab arena: error: arena: ")
+    assert lines[0].startswith("losslab arena: error: ") and "error: arena: " not in lines[0]
     assert message.replace("{d}", str(d)) in lines[0]
     assert not (d / "runs" / "runs.db").exists()
 

@@ -84,6 +84,13 @@ def sigterm_as_exception() -> Iterator[None]:
 _RESUMABLE = ("arena",)
 
 
+def _without_command(command: str, message: str) -> str:
+    """``message`` without a leading ``"COMMAND: "``: the library names its caller ("arena: …")
+    for Python users, and the command line already says ``losslab COMMAND: error:``."""
+    head = f"{command}: "
+    return message[len(head):] if message.startswith(head) else message
+
+
 def run_command(command: str, func: Callable[[], Any], debug: bool) -> int:
     """Call ``func`` and turn its outcome into an exit code, reporting failures in one line
     prefixed ``losslab COMMAND: ``. With ``debug`` the exception propagates (a traceback)."""
@@ -101,7 +108,8 @@ def run_command(command: str, func: Callable[[], Any], debug: bool) -> int:
     except (ValueError, TypeError) as err:
         if debug:
             raise
-        print(f"{prefix}: error: {one_line(str(err))}", file=sys.stderr)
+        print(f"{prefix}: error: {_without_command(command, one_line(str(err)))}",
+              file=sys.stderr)
         return EXIT_USAGE
     except ImportError:
         raise  # the caller names the missing extra
@@ -115,7 +123,8 @@ def run_command(command: str, func: Callable[[], Any], debug: bool) -> int:
     except RuntimeFailure as err:
         if debug:
             raise
-        print(f"{prefix}: error: {one_line(str(err))}", file=sys.stderr)
+        print(f"{prefix}: error: {_without_command(command, one_line(str(err)))}",
+              file=sys.stderr)
         return EXIT_FAILURE
     except Exception as err:
         if debug:
