@@ -85,23 +85,13 @@ def _check_anyloss(
         raise TypeError(f"{fn}: gmean_sqrt must be a bool, got {type(gmean_sqrt).__name__}")
 
 
-def _check_anyloss_acc(
-    *, amplifier: float, smooth: float, activation: str
-) -> None:
-    _check_anyloss(
-        amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_acc"
-    )
+def _check_anyloss_acc(*, amplifier: float, smooth: float, activation: str) -> None:
+    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_acc")
 
 
-def _check_anyloss_fbeta(
-    *, amplifier: float, smooth: float, activation: str, beta: float
-) -> None:
+def _check_anyloss_fbeta(*, amplifier: float, smooth: float, activation: str, beta: float) -> None:
     _check_anyloss(
-        amplifier=amplifier,
-        smooth=smooth,
-        activation=activation,
-        beta=beta,
-        fn="anyloss_fbeta",
+        amplifier=amplifier, smooth=smooth, activation=activation, beta=beta, fn="anyloss_fbeta"
     )
 
 
@@ -117,12 +107,8 @@ def _check_anyloss_gmean(
     )
 
 
-def _check_anyloss_bacc(
-    *, amplifier: float, smooth: float, activation: str
-) -> None:
-    _check_anyloss(
-        amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_bacc"
-    )
+def _check_anyloss_bacc(*, amplifier: float, smooth: float, activation: str) -> None:
+    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_bacc")
 
 
 Metric = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
@@ -181,12 +167,14 @@ def _anyloss(
     f = _metric(metric, float(smooth), float(beta), gmean_sqrt)
     amp = float(amplifier)
 
+    def softmax_amplifier(c: int) -> tuple[float, float]:
+        """Centre 1/C and amplifier 2L/C (the paper's 1/2 and L for C = 2)."""
+        return 1.0 / c, 2.0 * amp / c
+
     def amplified(z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """(Σ_i ŷ_ic per class (C,), ŷ at each row's target (K,))."""
         if activation == "softmax":
-            # Centre 1/C and amplifier 2L/C (the paper's 1/2 and L for C = 2).
-            c = z.shape[1]
-            t, amp_c = 1.0 / c, 2.0 * amp / c
+            t, amp_c = softmax_amplifier(z.shape[1])
             # Column sums of ŷ in one fused pass (hand-written backward); TP needs only the
             # target column, so no one-hot matrix is built.
             col, py = softmax_column_stats(z, y, transform="amp-sigmoid", amp=amp_c, center=t)
@@ -204,7 +192,10 @@ def _anyloss(
 
     def multiclass_accuracy(z: Tensor, y: Tensor, class_weight: Tensor | None) -> Tensor:
         # 1 − Σ_c w_c TP_c / (Σ_c w_c n1_c + s): each row counts with its target's weight.
-        _, yhat_y = amplified(z, y)
+        # Only the target column is needed, so no column sums are formed.
+        t, amp_c = softmax_amplifier(z.shape[1])
+        py = torch.softmax(z, dim=1).gather(1, y.unsqueeze(1)).squeeze(1)
+        yhat_y = torch.sigmoid(amp_c * (py - t))
         w = torch.ones_like(yhat_y) if class_weight is None else class_weight[y]
         den = w.sum() + float(smooth)
         # All rows weighted 0 with smooth = 0: the smooth -> 0+ limit, accuracy 0 (loss 1).
@@ -314,9 +305,7 @@ def anyloss_fbeta(
 
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
-    _check_anyloss_fbeta(
-        amplifier=amplifier, smooth=smooth, activation=activation, beta=beta
-    )
+    _check_anyloss_fbeta(amplifier=amplifier, smooth=smooth, activation=activation, beta=beta)
     return _anyloss(
         "anyloss_fbeta",
         input,
@@ -364,10 +353,7 @@ def anyloss_gmean(
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
     _check_anyloss_gmean(
-        amplifier=amplifier,
-        smooth=smooth,
-        activation=activation,
-        gmean_sqrt=gmean_sqrt,
+        amplifier=amplifier, smooth=smooth, activation=activation, gmean_sqrt=gmean_sqrt
     )
     return _anyloss(
         "anyloss_gmean",
