@@ -165,6 +165,11 @@ def _fallback_block(p: Problem) -> int:
             + (p.vocab * p.storage_bytes if p.half else 0) + p.compute_bytes)
 
 
+def half_accumulator_bytes(p: Problem) -> int:
+    """The fp32 (V, D) ∂W (and (V,) ∂b) accumulator of the half-precision row-major strategies."""
+    return p.vocab * p.dim * 4 + (p.vocab * 4 if p.bias_grad else 0) if p.half else 0
+
+
 def footprint(strategy: str, p: Problem) -> Footprint:
     """Fixed and per-row extra bytes of ``strategy``'s row-major (c, V) blocks on problem ``p``.
 
@@ -198,7 +203,7 @@ def _loss_sweep(p: Problem) -> Footprint:
     per += 2 * p.dim * p.storage_bytes * (1 + int(p.teacher)) if p.gathered else 0
     per += p.threads * p.dim * cb if p.hidden_grad and not p.half and p.threads > 1 else 0
     fixed = _per_row_statistics(p)
-    fixed += p.vocab * p.dim * 4 + (p.vocab * 4 if p.bias_grad else 0) if p.half else 0
+    fixed += half_accumulator_bytes(p)
     # a loss group holds min(group_rows, c) rows
     return Footprint(fixed, per, capped_per_row=LOSS_TEMPORARIES * v * cb,
                      cap_rows=p.group_rows)
@@ -227,11 +232,6 @@ def _filter_scratch_per_column(p: Problem, rows: int) -> int:
     """Gathered operands per active column: a column of the block, a row of W, a row of the
     (A, D) product."""
     return rows * p.compute_bytes + p.dim * (p.storage_bytes + p.compute_bytes)
-
-
-def half_accumulator_bytes(p: Problem) -> int:
-    """The fp32 (V, D) ∂W (and (V,) ∂b) accumulator of the half-precision row-major strategies."""
-    return p.vocab * p.dim * 4 + (p.vocab * 4 if p.bias_grad else 0) if p.half else 0
 
 
 def _default_budget(p: Problem, prints: dict[str, Footprint], smallest: int) -> int:
