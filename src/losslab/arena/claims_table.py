@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import ClaimCheck, ClaimVerdict, check_claim
+from .guard import read_results
 from .presets import Claim
-from .store import DB_NAME, RunStore
 from .summary import Cell, aggregate
 
 # Metrics reported in percentage points; the others (ECE, NLL) in their own units.
@@ -120,12 +120,6 @@ def format_claims_markdown(rows: Sequence[ClaimRow]) -> str:
 
 def claims_markdown(directory: str | Path) -> str:
     """The claims table of the preset claims recorded in ``directory/runs.db``."""
-    directory = Path(directory)
-    if not (directory / DB_NAME).is_file():
-        raise ValueError(f"report: directory {str(directory)!r} holds no {DB_NAME}; "
-                         f"run `losslab arena --out {directory}` first")
-    with RunStore(directory, read_only=True) as store:
-        runs = store.runs()
-        raw = store.get_meta("presets", {})
+    runs, raw, _ = read_results(directory, fn="report")
     presets = {name: [Claim.from_dict(c) for c in claims] for name, claims in raw.items()}
     return format_claims_markdown(claim_rows(presets, aggregate(runs)))

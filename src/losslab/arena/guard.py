@@ -16,9 +16,10 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .._core.errors import RuntimeFailure
-from .store import DB_NAME
+from .store import DB_NAME, RunStore, StoredRun
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Columns the store's ``runs`` table must have for the arena and the report to use it.
@@ -126,3 +127,24 @@ def _read_only(path: Path, culprit: Path) -> StoreError:
     what = "directory" if culprit.is_dir() else "file"
     return StoreError(f"arena: {path} is read-only (the {what} {culprit} is not writable); make "
                       f"it writable (chmod u+w {culprit}) or choose another --out")
+
+
+def read_results(
+    directory: str | Path, *, fn: str
+) -> tuple[list[StoredRun], dict[str, Any], dict[str, Any]]:
+    """The finished runs of ``directory/runs.db`` with the presets' recorded claims and the
+    presets whose claims were skipped, after :func:`check_store` (read-only). ``fn`` names the
+    caller in the error for a directory without a store."""
+    directory = Path(directory)
+    if not (directory / DB_NAME).is_file():
+        raise ValueError(f"{fn}: directory {str(directory)!r} holds no {DB_NAME}; "
+                         f"run `losslab arena --out {directory}` first")
+    check_store(directory, command="report", write=False)  # a corrupt store draws nothing
+    try:
+        with RunStore(directory, read_only=True) as store:
+            return (store.runs(), store.get_meta("presets", {}),
+                    store.get_meta("presets_overridden", {}))
+    except sqlite3.OperationalError as err:
+        if "no such table" not in str(err):
+            raise StoreError(f"report: cannot read {directory / DB_NAME} ({err})") from err
+        return [], {}, {}

@@ -14,16 +14,15 @@ import html
 import math
 import os
 import re
-import sqlite3
 import time
 from pathlib import Path
 
 from .analysis import ALPHA, MIN_SEEDS_TO_SEPARATE, ClaimVerdict, check_claim, rank
 from .cleaning_report import CLEANING_NOTE, cleaning_table
-from .guard import StoreError, check_store
+from .guard import read_results
 from .plots import group_runs, metric_vs_noise, reliability_grid, training_curves
 from .presets import PRESETS, Claim
-from .store import DB_NAME, RunStore, StoredRun
+from .store import DB_NAME, StoredRun
 from .summary import Cell, aggregate, latest_runs, memorised_text
 
 _CSS = """
@@ -207,25 +206,13 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
 def write_report(directory: str | Path, output: str | Path | None = None) -> Path:
     """Write ``report.html`` (and ``figures/*.png``) for ``directory/runs.db``."""
     directory = Path(directory)
-    if not (directory / DB_NAME).is_file():
-        raise ValueError(f"write_report: directory {str(directory)!r} holds no {DB_NAME}; "
-                         f"run `losslab arena --out {directory}` first")
+    runs, presets, skipped = read_results(directory, fn="write_report")
     out = Path(output) if output is not None else directory / "report.html"
     if not out.parent.is_dir():
         raise ValueError(f"write_report: the directory of --output {str(out)!r} does not exist")
     if out.is_dir():
         raise ValueError(f"write_report: --output {str(out)!r} is a directory; name a file")
-    check_store(directory, command="report", write=False)  # a corrupt store draws nothing
     figures = out.parent / "figures"
-    try:
-        with RunStore(directory, read_only=True) as store:
-            runs = store.runs()
-            presets = store.get_meta("presets", {})
-            skipped = store.get_meta("presets_overridden", {})
-    except sqlite3.OperationalError as err:
-        if "no such table" not in str(err):
-            raise StoreError(f"report: cannot read {directory / DB_NAME} ({err})") from err
-        runs, presets, skipped = [], {}, {}
     if not runs:
         raise ValueError(f"write_report: {str(directory / DB_NAME)!r} holds no finished runs")
     runs, superseded = latest_runs(runs)
