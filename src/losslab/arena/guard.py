@@ -129,16 +129,22 @@ def _read_only(path: Path, culprit: Path) -> StoreError:
                       f"it writable (chmod u+w {culprit}) or choose another --out")
 
 
+def require_store(directory: str | Path, *, fn: str) -> Path:
+    """``directory`` as a Path; a ValueError naming ``fn`` when it holds no store."""
+    directory = Path(directory)
+    if not (directory / DB_NAME).is_file():
+        raise ValueError(f"{fn}: directory {str(directory)!r} holds no {DB_NAME}; "
+                         f"run `losslab arena --out {directory}` first")
+    return directory
+
+
 def read_results(
     directory: str | Path, *, fn: str
 ) -> tuple[list[StoredRun], dict[str, Any], dict[str, Any]]:
     """The finished runs of ``directory/runs.db`` with the presets' recorded claims and the
     presets whose claims were skipped, after :func:`check_store` (read-only). ``fn`` names the
     caller in the error for a directory without a store."""
-    directory = Path(directory)
-    if not (directory / DB_NAME).is_file():
-        raise ValueError(f"{fn}: directory {str(directory)!r} holds no {DB_NAME}; "
-                         f"run `losslab arena --out {directory}` first")
+    directory = require_store(directory, fn=fn)
     check_store(directory, command="report", write=False)  # a corrupt store draws nothing
     try:
         with RunStore(directory, read_only=True) as store:

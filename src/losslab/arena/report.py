@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .analysis import ALPHA, MIN_SEEDS_TO_SEPARATE, ClaimVerdict, check_claim, rank
 from .cleaning_report import CLEANING_NOTE, cleaning_table
-from .guard import read_results
+from .guard import read_results, require_store
 from .plots import group_runs, metric_vs_noise, reliability_grid, training_curves
 from .presets import PRESETS, Claim
 from .store import DB_NAME, StoredRun
@@ -205,13 +205,13 @@ def _setting_section(page: _Page, setting: str, cells: list[Cell],
 
 def write_report(directory: str | Path, output: str | Path | None = None) -> Path:
     """Write ``report.html`` (and ``figures/*.png``) for ``directory/runs.db``."""
-    directory = Path(directory)
-    runs, presets, skipped = read_results(directory, fn="write_report")
+    directory = require_store(directory, fn="write_report")
     out = Path(output) if output is not None else directory / "report.html"
     if not out.parent.is_dir():
         raise ValueError(f"write_report: the directory of --output {str(out)!r} does not exist")
     if out.is_dir():
         raise ValueError(f"write_report: --output {str(out)!r} is a directory; name a file")
+    runs, presets, skipped = read_results(directory, fn="write_report")
     figures = out.parent / "figures"
     if not runs:
         raise ValueError(f"write_report: {str(directory / DB_NAME)!r} holds no finished runs")
