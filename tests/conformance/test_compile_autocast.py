@@ -3,15 +3,17 @@ kinds that ``test_traced_and_meta.py`` does not cover.
 
 Autocast: on bf16-representable float32 inputs, a loss called under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` is finite, float32, and equals the float32
-eager value (logit and value losses: they are computed in float32, docs/conventions.md, so
-the two agree to float32 rounding; their gradients too). Embedding losses take their Gram
-matrix with a matmul, which autocast runs in bfloat16, and a model loss runs the user's model
-under autocast: those are only required to be float32 and close at bf16 precision.
+eager value (logit, value and embedding losses: they are computed in float32,
+docs/conventions.md, so the two agree to float32 rounding; their gradients too; the
+embedding losses' Gram matrix is taken with autocast switched off, docs/embedding.md). A model
+loss runs the user's model under autocast: it is only required to be float32 and close at
+bf16 precision.
 
 Compile: every logit loss already has ``torch.compile(fullgraph=True)`` value-and-gradient
-checks in ``test_traced_and_meta.py``. Here the value and model kinds: compiled (graph breaks
-allowed) equals eager; ``fullgraph=True`` is not promised for them and fails today (strict
-xfail, so the marker must go when it starts to work).
+checks in ``test_traced_and_meta.py``. Here the value, model and embedding kinds: compiled
+(graph breaks allowed) equals eager, and with ``fullgraph=True`` too, except for the losses in
+``FULLGRAPH_BREAKS`` (strict xfail, so the marker must go when it starts to work). A compiled
+embedding loss under autocast is float32 and equals eager as well.
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ IDS = [i.name for i in INFOS]
 C, M, D = 5, 6, 4
 VALUE_SUPPORT = {"v_min": -2.0, "v_max": 3.0, "num_bins": M}
 PGD = {"steps": 2, "epsilon": 0.1, "step_size": 0.05, "clip": None}
-
-# Embedding losses whose result is bfloat16 under autocast (their similarity matmul is
-# autocast to bf16 and nothing casts the loss back): a finding of this suite, see the report.
-EMBEDDING_BF16_UNDER_AUTOCAST = {"ms", "mw", "ntxent", "opl"}
 
 
 def _bf16_exact(t: torch.Tensor) -> torch.Tensor:
@@ -78,19 +76,7 @@ def _case(info):
     return (lambda inp: info.function(m, inp, t, generator=torch.Generator().manual_seed(1), **PGD)), x
 
 
-def _autocast_marks(info):
-    if info.kind == "embeddings" and info.name in EMBEDDING_BF16_UNDER_AUTOCAST:
-        return [pytest.mark.xfail(strict=True, reason=(
-            f"{info.name}: under torch.autocast('cpu', bfloat16) the loss is bfloat16, not float32: "
-            "the Gram matrix of losslab.functional._core.distances (x @ y.T) is autocast to bf16 and the "
-            "loss is computed from it in bf16"
-        ))]
-    return []
-
-
-@pytest.mark.parametrize(
-    "info", [pytest.param(i, marks=_autocast_marks(i), id=i.name) for i in INFOS]
-)
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
 def test_cpu_autocast_bf16_is_float32_and_matches_eager(info):
     fn, x = _case(info)
     x_eager = x.clone().requires_grad_()
@@ -103,12 +89,12 @@ def test_cpu_autocast_bf16_is_float32_and_matches_eager(info):
     assert torch.isfinite(auto), f"{info.name}: {auto}"
     (auto_grad,) = torch.autograd.grad(auto, x_auto)
     assert auto_grad.dtype == torch.float32 and torch.isfinite(auto_grad).all()
-    if info.kind in ("logits", "value"):
+    if info.kind in ("logits", "value", "embeddings"):
         # Computed in float32: autocast changes nothing on bf16-representable inputs.
         torch.testing.assert_close(auto, eager, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(auto_grad, eager_grad, rtol=1e-4, atol=1e-6)
     else:
-        # A bf16 matmul (Gram matrix, the user's model): bf16 precision, eps 2^-8.
+        # The user's model runs in bf16 under autocast: bf16 precision, eps 2^-8.
         torch.testing.assert_close(auto, eager, rtol=5e-2, atol=5e-2)
 
 
@@ -131,20 +117,24 @@ def test_autocast_row_dot_products_stay_float32():
 
 # --------------------------------------------------------------------------- compile
 
-OTHER_KINDS = [i for i in INFOS if i.kind in ("value", "model")]
+COMPILE_KINDS = [i for i in INFOS if i.kind in ("value", "model", "embeddings")]
+EMBEDDING_KINDS = [i for i in INFOS if i.kind == "embeddings"]
 
 FULLGRAPH_BREAKS = {
-    "value": "_value_loss (functional/logits/distributional.py) drops NaN rows behind "
-    "`if bool(missing.any())`, a data-dependent branch (no traced masking path as in logit_loss)",
-    "model": "smooth_adversarial_comp_sum (functional/logits/adversarial.py) drops ignored rows by "
-    "boolean indexing (`inputs[kept]`, a data-dependent row count) and branches on it "
+    "adv-comp-sum": "smooth_adversarial_comp_sum (functional/logits/adversarial.py) drops ignored "
+    "rows by boolean indexing (`inputs[kept]`, a data-dependent row count) and branches on it "
     "(`x.shape[0] > 0`) before its PGD loop (torch.autograd.grad per step)",
+    "mw": "mw_loss (functional/embedding/pair_losses.py) takes the positive pairs with "
+    "torch.where(mask), a data-dependent count, and scores them in chunks of chunk_size with a "
+    "Python range over that count (the chunks bound its (pairs, negatives) memory)",
 }
 
 
 def _module(info):
     if info.kind == "value":
         return losslab.get_loss(info.name, **VALUE_SUPPORT)
+    if info.kind == "embeddings":
+        return losslab.get_loss(info.name)
     # A fresh seeded generator per module keeps the random PGD start identical.
     return losslab.get_loss(info.name, generator=torch.Generator().manual_seed(1), **PGD)
 
@@ -155,11 +145,13 @@ def _inputs(info):
         y = torch.rand(8, generator=g) * 6 - 2.5
         y[3] = float("nan")
         return torch.randn(8, M, generator=g) * 2, (y,), {}
+    if info.kind == "embeddings":
+        return torch.randn(12, D, generator=g), (torch.arange(12) % 3,), {}
     x = torch.randn(6, D, generator=g)
     return x, (torch.randint(0, C, (6,), generator=g),), {"model": _model()}
 
 
-def _compiled_equals_eager(info, fullgraph: bool):
+def _compiled_equals_eager(info, fullgraph: bool, autocast: bool = False):
     x, rest, kw = _inputs(info)
 
     def run(loss, inp):
@@ -173,15 +165,22 @@ def _compiled_equals_eager(info, fullgraph: bool):
     torch._dynamo.reset()
     compiled = torch.compile(_module(info), fullgraph=fullgraph, backend="aot_eager")
     x_c = x.clone().requires_grad_()
-    c_value = run(compiled, x_c)
+    # PyTorch traces a compiled backward under the forward's autocast unless told otherwise
+    # (torch._functorch.config.backward_pass_autocast, default "same_as_forward"); eager
+    # backward runs outside autocast, as the AMP recipe does, so compare with "off".
+    with torch._functorch.config.patch(backward_pass_autocast="off"), torch.autocast(
+        "cpu", dtype=torch.bfloat16, enabled=autocast
+    ):
+        c_value = run(compiled, x_c)
+    assert c_value.dtype == torch.float32
     (c_grad,) = torch.autograd.grad(c_value, x_c)
     torch.testing.assert_close(c_value, value)
     torch.testing.assert_close(c_grad, grad)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("info", OTHER_KINDS, ids=[i.name for i in OTHER_KINDS])
-def test_compile_equals_eager_value_and_model_kinds(info):
+@pytest.mark.parametrize("info", COMPILE_KINDS, ids=[i.name for i in COMPILE_KINDS])
+def test_compile_equals_eager_value_model_and_embedding_kinds(info):
     _compiled_equals_eager(info, fullgraph=False)
 
 
@@ -189,12 +188,18 @@ def test_compile_equals_eager_value_and_model_kinds(info):
 @pytest.mark.parametrize(
     "info",
     [
-        pytest.param(i, id=i.name, marks=[] if i.kind == "value" else pytest.mark.xfail(
+        pytest.param(i, id=i.name, marks=[] if i.name not in FULLGRAPH_BREAKS else pytest.mark.xfail(
             strict=True, raises=torch._dynamo.exc.TorchDynamoException,
-            reason=f"fullgraph=True is promised for logit and value losses; {i.kind}: {FULLGRAPH_BREAKS[i.kind]}",
+            reason=f"fullgraph=True: {FULLGRAPH_BREAKS[i.name]}",
         ))
-        for i in OTHER_KINDS
+        for i in COMPILE_KINDS
     ],
 )
-def test_compile_fullgraph_value_and_model_kinds(info):
+def test_compile_fullgraph_value_model_and_embedding_kinds(info):
     _compiled_equals_eager(info, fullgraph=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("info", EMBEDDING_KINDS, ids=[i.name for i in EMBEDDING_KINDS])
+def test_compiled_embedding_loss_under_autocast_is_float32_and_equals_eager(info):
+    _compiled_equals_eager(info, fullgraph=False, autocast=True)

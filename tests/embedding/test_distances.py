@@ -127,3 +127,30 @@ def test_mahalanobis_matrix_must_be_symmetric_psd():
     d = pairwise_distance(x, y, metric="mahalanobis", matrix=a)
     diff = x.unsqueeze(1) - y.unsqueeze(0)
     torch.testing.assert_close(d, ((diff @ a) * diff).sum(-1).clamp_min(0).sqrt(), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
+@pytest.mark.parametrize("metric", [*DISTANCES, "dot"])
+def test_autocast_bf16_computes_in_float32_like_eager(metric, dtype):
+    # Autocast would run the Gram matrix x @ y.T of the Euclidean, cosine, dot and Mahalanobis
+    # forms in bfloat16 (relative error ~4e-3); it is switched off, so the result is eager's.
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 8, generator=g).to(dtype)
+    y = torch.randn(5, 8, generator=g).to(dtype)
+    kw = {"matrix": torch.eye(8) + 0.5} if metric == "mahalanobis" else {"p": 3.0} if metric == "minkowski" else {}
+    pairwise = pairwise_similarity if metric in ("dot", "cosine") else pairwise_distance
+    for args in ((x, y), (x,)):
+        eager_in = [a.clone().requires_grad_() for a in args]
+        eager = pairwise(*eager_in, metric=metric, **kw)
+        auto_in = [a.clone().requires_grad_() for a in args]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            auto = pairwise(*auto_in, metric=metric, **kw)
+        assert auto.dtype == torch.float32, f"{metric}: {auto.dtype} under autocast"
+        torch.testing.assert_close(auto, eager, rtol=0, atol=0)
+        upstream = torch.randn(auto.shape, generator=g)
+        eager_grads = torch.autograd.grad(eager, eager_in, upstream)
+        auto_grads = torch.autograd.grad(auto, auto_in, upstream)
+        for auto_grad, eager_grad in zip(auto_grads, eager_grads, strict=True):
+            assert auto_grad.dtype == dtype
+            torch.testing.assert_close(auto_grad, eager_grad, rtol=0, atol=0)

@@ -23,6 +23,10 @@ plain ``sqrt`` or ``pow`` would return ``inf``/``NaN`` gradients. When ``y`` is 
 diagonal of the Euclidean-type matrices is set to exactly zero, removing the cancellation error
 of the ``|x|^2 + |y|^2 - 2 x.y`` expansion.
 
+Under ``torch.autocast`` the matrices are computed with autocast switched off, in the inputs'
+(float32-promoted) dtype: autocast would run the Gram matrix ``x @ y.T`` in bfloat16/float16,
+and every loss built on it would then be computed, and returned, at that precision.
+
 Example:
     >>> import torch
     >>> from losslab.functional import pairwise_distance
@@ -32,6 +36,9 @@ Example:
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as TF
@@ -70,6 +77,17 @@ def compute_dtype(t: Tensor) -> Tensor:
     """``t`` in float32 when it is half or bfloat16 (their range overflows squared distances and
     ``cdist`` lacks half kernels on CPU); other dtypes unchanged."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def outside_autocast(compute: Callable[..., Tensor], x: Tensor, *args: Any) -> Tensor:
+    """``compute(x, *args)`` with autocast disabled on ``x``'s device when it is enabled there:
+    autocast would cast its matmuls to bfloat16/float16, while losses are computed in float32 or
+    wider (as PyTorch's own losses are under autocast). Outside autocast, a plain call."""
+    device = x.device.type
+    if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
+        with torch.autocast(device, enabled=False):
+            return compute(x, *args)
+    return compute(x, *args)
 
 
 def check_pair_inputs(fn: str, x: object, y: object) -> tuple[Tensor, Tensor, bool]:
@@ -222,7 +240,7 @@ def pairwise_distance(
     x, y, same = check_pair_inputs(fn, x, y)
     if metric == "mahalanobis":
         matrix = _check_matrix(fn, matrix, x.shape[-1])
-    return _distance(x, y, same, metric, p, matrix)
+    return outside_autocast(_distance, x, y, same, metric, p, matrix)
 
 
 def pairwise_similarity(
@@ -258,12 +276,16 @@ def similarity_matrix(
     (half precision is computed in float32 here too)."""
     x = compute_dtype(x)
     y = x if same else compute_dtype(y)
+    if metric == "mahalanobis":
+        matrix = _check_matrix("pairwise_similarity", matrix, x.shape[-1])
+    return outside_autocast(_similarity, x, y, same, metric, p, matrix)
+
+
+def _similarity(x: Tensor, y: Tensor, same: bool, metric: str, p: float, matrix: Tensor | None) -> Tensor:
     if metric == "cosine":
         return _cosine(x, y)
     if metric == "dot":
         return x @ y.transpose(-1, -2)
-    if metric == "mahalanobis":
-        matrix = _check_matrix("pairwise_similarity", matrix, x.shape[-1])
     return -_distance(x, y, same, metric, p, matrix)
 
 
@@ -274,4 +296,4 @@ def distance_matrix(
     (``HarmonicHead``: its learned Mahalanobis matrix is PSD by construction, so the per-call
     eigenvalue check is skipped). Half precision is computed in float32."""
     x, y = compute_dtype(x), compute_dtype(y)
-    return _distance(x, y, False, metric, p, None if matrix is None else matrix.to(x.dtype))
+    return outside_autocast(_distance, x, y, False, metric, p, None if matrix is None else matrix.to(x.dtype))

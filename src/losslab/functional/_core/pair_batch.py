@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..._core.logit_loss import compute_dtype
-from ..._core.validation import check_tensor
+from ..._core.validation import check_tensor, values_checkable
 from .distances import METRICS, similarity_matrix
 
 
@@ -51,7 +51,7 @@ def _check_embedding_tensor(fn: str, name: str, value: object) -> Tensor:
         raise ValueError(
             f"{fn}: {name} must be 2-D (batch, embedding_dim), got shape {tuple(t.shape)}"
         )
-    if not bool(torch.isfinite(t).all()):
+    if values_checkable(t) and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{fn}: {name} contains NaN or inf values")
     return t
 

@@ -85,8 +85,11 @@ def proto_triplet_loss(
     dist = -similarity_matrix(batch.x, protos, False, distance)
     same = batch.y.unsqueeze(1) == proto_labels.unsqueeze(0)
     inf = float("inf")
-    positive = dist.masked_fill(~same, -inf).amax(1) if dist.shape[1] else dist.sum(1)
-    negative = dist.masked_fill(same, inf).amin(1) if dist.shape[1] else dist.sum(1)
+    # One extra column of -inf / +inf: rows without a positive (negative) prototype, and a
+    # batch without prototypes, reduce to it instead of branching on the prototype count.
+    edge = dist.new_full((dist.shape[0], 1), inf)
+    positive = torch.cat([dist.masked_fill(~same, -inf), -edge], 1).amax(1)
+    negative = torch.cat([dist.masked_fill(same, inf), edge], 1).amin(1)
     valid = same.any(1) & (~same).any(1)
     hinge = torch.relu(positive - negative + margin)
     # where() keeps the graph while zeroing queries without a positive or a negative prototype.

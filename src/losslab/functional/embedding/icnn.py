@@ -65,7 +65,7 @@ import torch
 from torch import Tensor
 
 from ..._core.registry import Paper, register
-from ..._core.validation import check_choice, check_number
+from ..._core.validation import check_choice, check_number, values_checkable
 from .._core.distances import safe_divide, similarity_matrix
 from .._core.pair_batch import PairBatch, check_pair_batch
 
@@ -189,9 +189,10 @@ def _score(
 ) -> Tensor:
     _check_icnn(k=k, search_k=search_k, score=score, p=p, r=r, distance=distance)
     batch = check_pair_batch(fn, embeddings, labels, ref_embeddings, ref_labels)
-    classes = torch.unique(torch.cat([batch.y, batch.ry])).numel()
-    if classes < 2:
-        raise ValueError(f"{fn}: labels must contain at least 2 classes, got {classes}")
+    if values_checkable(batch.y, batch.ry):  # the class count reads label values
+        classes = torch.unique(torch.cat([batch.y, batch.ry])).numel()
+        if classes < 2:
+            raise ValueError(f"{fn}: labels must contain at least 2 classes, got {classes}")
     available = batch.rx.shape[0] - (1 if batch.same else 0)
     if available < 2:
         raise ValueError(
