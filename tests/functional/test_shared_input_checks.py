@@ -106,10 +106,10 @@ def test_every_teacher_loss_gives_the_teacher_no_gradient(name):
 # ----------------------------------------------------------------------------- binary logits
 
 
-def test_binary_logits_pass_through():
-    x, t = torch.randn(4, 2), torch.ones(4, 2)
-    got_x, got_t = check_binary_logits("binary_dice", x, t)
-    assert got_x is x and got_t is t
+def test_binary_logits_accept_any_shape_and_floating_dtype_with_a_same_shaped_target():
+    for shape in [(), (4,), (4, 2)]:
+        for dtype in (torch.float16, torch.bfloat16, torch.float64):
+            check_binary_logits("binary_dice", torch.zeros(shape, dtype=dtype), torch.ones(shape))
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,12 @@ flatten. What the target may hold (0/1 labels, probabilities) is the loss's own 
 
 from __future__ import annotations
 
-from torch import Tensor
-
 from ..._core.validation import check_tensor
 
 
-def check_binary_logits(fn: str, input: object, target: object) -> tuple[Tensor, Tensor]:
+def check_binary_logits(fn: str, input: object, target: object) -> None:
     """Check that ``input`` is a floating-point tensor of logits and ``target`` a tensor of the
-    same shape; return both.
+    same shape.
 
     Raises ``TypeError`` (not a tensor; integer logits) or ``ValueError`` (shapes differ), each
     message starting with ``fn`` and naming the argument, what was received and what was
@@ -28,4 +26,3 @@ def check_binary_logits(fn: str, input: object, target: object) -> tuple[Tensor,
         raise ValueError(
             f"{fn}: target must have the input's shape {tuple(x.shape)}, got {tuple(t.shape)}"
         )
-    return x, t
