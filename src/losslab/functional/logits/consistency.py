@@ -258,16 +258,7 @@ def dkl(
     _check_dkl(temperature=temperature)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        v = logits_like_rows(
-            "dkl",
-            "view_logits",
-            view_logits,
-            input,
-            target,
-            ignore_index,
-            z,
-            detach=False,
-        )
+        v = logits_like_rows("dkl", "view_logits", view_logits, input, target, ignore_index, z, detach=False)
         return softmax_kl(z, v, scale=1.0 / temperature)
 
     return logit_loss(
