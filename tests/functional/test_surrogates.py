@@ -1,9 +1,12 @@
 """AnyLoss: worked values of spec B§5 and a numpy loop reference for the one-vs-rest form."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
+import losslab
 import losslab.functional as LF
 
 P1 = torch.tensor([0.9, 0.6, 0.4, 0.2], dtype=torch.float64)
@@ -198,3 +201,28 @@ def test_ten_class_model_learns_at_defaults(name):
     with torch.no_grad():
         acc = (model(x[test]).argmax(1) == y[test]).float().mean().item()
     assert acc > 0.85, f"{name}: test accuracy {acc:.3f}"
+
+
+@pytest.mark.parametrize(
+    ("name", "registry_name"),
+    [
+        ("anyloss_acc", "anyloss-acc"),
+        ("anyloss_fbeta", "anyloss-fbeta"),
+        ("anyloss_gmean", "anyloss-gmean"),
+        ("anyloss_bacc", "anyloss-bacc"),
+    ],
+)
+def test_each_anyloss_names_itself_in_hyperparameter_errors(name, registry_name):
+    # The four functions share one checked entry; the function and its module (checked at
+    # construction) must still report under the public name.
+    z, y = torch.zeros(3, 2), torch.tensor([0, 1, 0])
+    fn = getattr(LF, name)
+    for bad, message in [
+        ({"amplifier": 0.0}, f"{name}: amplifier must lie in (0, inf), got 0"),
+        ({"smooth": -1.0}, f"{name}: smooth must lie in [0, inf), got -1"),
+        ({"activation": "relu"}, f"{name}: activation must be one of 'softmax', 'sigmoid', got 'relu'"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fn(z, y, **bad)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            losslab.get_loss(registry_name, **bad)

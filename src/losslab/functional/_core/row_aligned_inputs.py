@@ -4,6 +4,11 @@ An extra input has the layout of ``input``: (N, Q) or (N, Q, d1, ...) with the s
 spatial dims, Q its own width. Inside a per-row function (called by
 :func:`losslab._core.logit_loss.logit_loss` after it validated ``input`` and ``target``) it is
 flattened like the logits and subset to the kept rows, so that it stays aligned with them.
+
+Checks, with the public function's name in every message: a tensor (``TypeError``), the
+layout above with the required width (``ValueError`` naming the shape expected, the input's
+shape and the shape received), a floating-point dtype (``TypeError``). Values are not checked:
+non-finite teacher logits give a non-finite loss, as non-finite ``input`` does.
 """
 
 from __future__ import annotations
@@ -73,3 +78,18 @@ def logits_like_rows(
         fn, name, extra, input, target, ignore_index, width=z.shape[1], dtype=z.dtype
     )
     return rows.detach() if detach else rows
+
+
+def teacher_logit_rows(
+    fn: str,
+    teacher_logits: object,
+    input: Tensor,
+    target: Tensor,
+    ignore_index: int,
+    z: Tensor,
+) -> Tensor:
+    """The ``teacher_logits`` argument, shaped like ``input``, as detached rows aligned with the
+    kept rows ``z`` (K, C), in ``z``'s dtype: a teacher gets no gradient."""
+    return logits_like_rows(
+        fn, "teacher_logits", teacher_logits, input, target, ignore_index, z, detach=True
+    )

@@ -24,7 +24,7 @@ from ..._core.validation import (
 )
 from .._core.batch_level import batch_level_loss, weighted_mean
 from .._core.log_complement import log1m_prob_at, log1m_softmax, target_log_prob
-from .._core.row_aligned_inputs import logits_like_rows
+from .._core.row_aligned_inputs import logits_like_rows, teacher_logit_rows
 from .._core.row_blocks import block_slices
 from .._core.softmax_objectives import (
     selected_self_adjusted_entropy,
@@ -73,16 +73,7 @@ def sce_consistency(
     """
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        t = logits_like_rows(
-            "sce_consistency",
-            "teacher_logits",
-            teacher_logits,
-            input,
-            target,
-            ignore_index,
-            z,
-            detach=True,
-        )
+        t = teacher_logit_rows("sce_consistency", teacher_logits, input, target, ignore_index, z)
         return student_teacher_symmetric_ce(z, t)
 
     return logit_loss(
@@ -267,16 +258,7 @@ def dkl(
     _check_dkl(temperature=temperature)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        v = logits_like_rows(
-            "dkl",
-            "view_logits",
-            view_logits,
-            input,
-            target,
-            ignore_index,
-            z,
-            detach=False,
-        )
+        v = logits_like_rows("dkl", "view_logits", view_logits, input, target, ignore_index, z, detach=False)
         return softmax_kl(z, v, scale=1.0 / temperature)
 
     return logit_loss(
@@ -379,16 +361,7 @@ def cbc(
         )
 
     def batch(z: Tensor, y: Tensor, class_weight: Tensor | None) -> Tensor:
-        u = logits_like_rows(
-            "cbc",
-            "teacher_logits",
-            teacher_logits,
-            input,
-            target,
-            ignore_index,
-            z,
-            detach=True,
-        )
+        u = teacher_logit_rows("cbc", teacher_logits, input, target, ignore_index, z)
         w_pos, y_tilde, w_neg, c_bar = _teacher_extremes(u)
         if z.shape[1] == 1:  # p = 1: no complementary class, no negative term
             pos = -w_pos * target_log_prob(z, y_tilde)

@@ -18,8 +18,9 @@ from ..._core.registry import Paper, register
 from ..._core.validation import check_number, values_checkable
 from .._core.log_complement import target_log_prob
 from .._core.plackett_luce import ascending_pl_order, plackett_luce, stable_pl_order
-from .._core.row_aligned_inputs import aligned_rows, logits_like_rows
+from .._core.row_aligned_inputs import aligned_rows, teacher_logit_rows
 from .._core.softmax_objectives import softmax_kl
+from .._core.unit_interval import check_unit_interval
 
 
 def _check_kd(*, temperature: float, ce_weight: float) -> None:
@@ -100,16 +101,7 @@ def kd(
     T = float(temperature)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        t = logits_like_rows(
-            "kd",
-            "teacher_logits",
-            teacher_logits,
-            input,
-            target,
-            ignore_index,
-            z,
-            detach=True,
-        )
+        t = teacher_logit_rows("kd", teacher_logits, input, target, ignore_index, z)
         # One block-wise KL (teacher first, detached: only the student's gradient T (p - q)
         # is computed); identical student and teacher give exactly 0.
         loss = (T * T) * softmax_kl(t, z, scale=1.0 / T)
@@ -185,16 +177,7 @@ def pld(
     tau = float(teacher_temperature)
 
     def rows(z: Tensor, y: Tensor) -> Tensor:
-        t = logits_like_rows(
-            "pld",
-            "teacher_logits",
-            teacher_logits,
-            input,
-            target,
-            ignore_index,
-            z,
-            detach=True,
-        )
+        t = teacher_logit_rows("pld", teacher_logits, input, target, ignore_index, z)
         if not values_checkable(z, t):
             # Traced or meta: the plain formula in log space (autograd's gradient), without
             # the sort through NumPy and the data-dependent repairs of the fast path.
@@ -302,10 +285,7 @@ def multi_aspect_kd(
             width=r.shape[1],
             dtype=z.dtype,
         ).detach()
-        # ~(0 <= a <= 1) rather than (a < 0) | (a > 1): the latter lets NaN through.
-        if values_checkable(a) and a.numel() and not bool(((a >= 0) & (a <= 1)).all()):
-            got = "NaN" if bool(torch.isnan(a).any()) else f"range [{a.min().item()}, {a.max().item()}]"
-            raise ValueError(f"{fn}: aspect_targets must be probabilities in [0, 1], got {got}")
+        check_unit_interval(fn, "aspect_targets", a, requirement="be probabilities in [0, 1]")
         bce = TF.binary_cross_entropy_with_logits(r, a, reduction="none").mean(1)
         return -ce_weight * target_log_prob(z, y) + alpha * bce
 

@@ -38,8 +38,10 @@ from ..._core.validation import (
     values_checkable,
 )
 from .._core.batch_level import batch_level_loss, mean_over_classes
+from .._core.binary_logits import check_binary_logits
 from .._core.log_complement import log1m_softmax
 from .._core.softmax_sums import softmax_column_stats, softmax_rational_sum
+from .._core.unit_interval import check_unit_interval
 
 _CLASSES = ("all", "target")
 
@@ -482,15 +484,7 @@ def _binary_inputs(
     fn: str, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Flatten (input, target[, weight]) elementwise and drop positions equal to ignore_index."""
-    check_tensor(fn, "input", input)
-    check_tensor(fn, "target", target)
-    if not input.is_floating_point():
-        raise TypeError(f"{fn}: input must be a floating-point tensor (logits), got {input.dtype}")
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(
-            f"{fn}: target must have the input's shape {tuple(input.shape)}, "
-            f"got {tuple(target.shape)}"
-        )
+    check_binary_logits(fn, input, target)
     x = input.reshape(-1).to(torch.promote_types(input.dtype, torch.float32))
     t = target.reshape(-1).to(x.dtype)
     kept = t != ignore_index
@@ -505,12 +499,9 @@ def _binary_inputs(
                 f"got {tuple(weight.shape)}"
             ) from err
     kt = t[kept]
-    # ~(0 <= t <= 1) rather than (t < 0) | (t > 1): the latter lets NaN through.
-    if kt.numel() and not bool(((kt >= 0) & (kt <= 1)).all()):
-        got = "NaN" if bool(torch.isnan(kt).any()) else f"range [{kt.min().item()}, {kt.max().item()}]"
-        raise ValueError(
-            f"{fn}: target values must lie in [0, 1] (or equal ignore_index), got {got}"
-        )
+    check_unit_interval(
+        fn, "target values", kt, requirement="lie in [0, 1] (or equal ignore_index)"
+    )
     if bool(kept.all()):
         return x, t, w, None
     return x[kept], kt, None if w is None else w[kept], kept

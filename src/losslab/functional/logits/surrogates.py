@@ -55,13 +55,15 @@ the two-class softmax on (0, x), since softmax((0, x))_1 = sigmoid(x).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor
 
 from ..._core.registry import Paper, register
-from ..._core.validation import check_choice, check_number, check_tensor, class_counts
-from .._core.batch_level import batch_level_loss, mean_over_classes
+from ..._core.validation import check_choice, check_number, class_counts
+from .._core.batch_level import BatchLoss, batch_level_loss, mean_over_classes
+from .._core.binary_logits import check_binary_logits
 from .._core.softmax_sums import softmax_column_stats
 
 _ACTIVATIONS = ("softmax", "sigmoid")
@@ -83,32 +85,6 @@ def _check_anyloss(
     check_number(fn, "beta", beta, low=0.0, low_open=True)
     if not isinstance(gmean_sqrt, bool):
         raise TypeError(f"{fn}: gmean_sqrt must be a bool, got {type(gmean_sqrt).__name__}")
-
-
-def _check_anyloss_acc(*, amplifier: float, smooth: float, activation: str) -> None:
-    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_acc")
-
-
-def _check_anyloss_fbeta(*, amplifier: float, smooth: float, activation: str, beta: float) -> None:
-    _check_anyloss(
-        amplifier=amplifier, smooth=smooth, activation=activation, beta=beta, fn="anyloss_fbeta"
-    )
-
-
-def _check_anyloss_gmean(
-    *, amplifier: float, smooth: float, activation: str, gmean_sqrt: bool
-) -> None:
-    _check_anyloss(
-        amplifier=amplifier,
-        smooth=smooth,
-        activation=activation,
-        gmean_sqrt=gmean_sqrt,
-        fn="anyloss_gmean",
-    )
-
-
-def _check_anyloss_bacc(*, amplifier: float, smooth: float, activation: str) -> None:
-    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, fn="anyloss_bacc")
 
 
 Metric = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
@@ -149,21 +125,11 @@ def _metric(name: str, smooth: float, beta: float, gmean_sqrt: bool) -> Metric:
     return {"acc": acc, "fbeta": fbeta, "gmean": gmean, "bacc": bacc}[name]
 
 
-def _anyloss(
-    fn: str,
-    input: Tensor,
-    target: Tensor,
-    *,
-    weight: Tensor | None,
-    ignore_index: int,
-    reduction: str,
-    metric: str,
-    amplifier: float,
-    smooth: float,
-    activation: str,
-    beta: float = 1.0,
-    gmean_sqrt: bool = False,
-) -> Tensor:
+def _anyloss_batch(
+    metric: str, *, amplifier: float, smooth: float, activation: str, beta: float, gmean_sqrt: bool
+) -> BatchLoss:
+    """The batch loss of one AnyLoss metric on (K, C) kept logits, for
+    :func:`batch_level_loss`; the hyperparameters are already checked."""
     f = _metric(metric, float(smooth), float(beta), gmean_sqrt)
     amp = float(amplifier)
 
@@ -202,19 +168,34 @@ def _anyloss(
         ok = den > 0
         return 1.0 - torch.where(ok, (w * yhat_y).sum() / torch.where(ok, den, 1.0), 0.0)
 
-    batch = (
-        multiclass_accuracy
-        if metric == "acc" and activation == "softmax"
-        else mean_over_classes(per_class)
-    )
+    if metric == "acc" and activation == "softmax":
+        return multiclass_accuracy
+    return mean_over_classes(per_class)
+
+
+def _anyloss(
+    fn: str,
+    metric: str,
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    amplifier: float,
+    smooth: float,
+    activation: str,
+    beta: float = 1.0,
+    gmean_sqrt: bool = False,
+) -> Tensor:
+    """The body of the four multi-class AnyLoss functions (``fn`` is the public name in error
+    messages): check the hyperparameters, then the batch-level loss of ``metric``."""
+    _check_anyloss(amplifier=amplifier, smooth=smooth, activation=activation, beta=beta,
+                   gmean_sqrt=gmean_sqrt, fn=fn)
+    batch = _anyloss_batch(metric, amplifier=amplifier, smooth=smooth, activation=activation,
+                           beta=beta, gmean_sqrt=gmean_sqrt)
     return batch_level_loss(
-        fn,
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        batch=batch,
+        fn, input, target, weight=weight, ignore_index=ignore_index, reduction=reduction, batch=batch
     )
 
 
@@ -260,22 +241,12 @@ def anyloss_acc(
 
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
-    _check_anyloss_acc(amplifier=amplifier, smooth=smooth, activation=activation)
-    return _anyloss(
-        "anyloss_acc",
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        metric="acc",
-        amplifier=amplifier,
-        smooth=smooth,
-        activation=activation,
-    )
+    return _anyloss("anyloss_acc", "acc", input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, amplifier=amplifier, smooth=smooth, activation=activation)
 
 
-register(anyloss_acc, name="anyloss-acc", module="AnyLossAccuracy", check=_check_anyloss_acc,
+register(anyloss_acc, name="anyloss-acc", module="AnyLossAccuracy",
+         check=partial(_check_anyloss, fn="anyloss_acc"),
          family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
          invalid_hyperparameters=_BAD)
 
@@ -305,23 +276,13 @@ def anyloss_fbeta(
 
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
-    _check_anyloss_fbeta(amplifier=amplifier, smooth=smooth, activation=activation, beta=beta)
-    return _anyloss(
-        "anyloss_fbeta",
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        metric="fbeta",
-        amplifier=amplifier,
-        smooth=smooth,
-        activation=activation,
-        beta=beta,
-    )
+    return _anyloss("anyloss_fbeta", "fbeta", input, target, weight=weight,
+                    ignore_index=ignore_index, reduction=reduction, amplifier=amplifier,
+                    smooth=smooth, activation=activation, beta=beta)
 
 
-register(anyloss_fbeta, name="anyloss-fbeta", module="AnyLossFBeta", check=_check_anyloss_fbeta,
+register(anyloss_fbeta, name="anyloss-fbeta", module="AnyLossFBeta",
+         check=partial(_check_anyloss, fn="anyloss_fbeta"),
          family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
          invalid_hyperparameters=(*_BAD, {"beta": 0.0}))
 
@@ -352,25 +313,13 @@ def anyloss_gmean(
 
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
-    _check_anyloss_gmean(
-        amplifier=amplifier, smooth=smooth, activation=activation, gmean_sqrt=gmean_sqrt
-    )
-    return _anyloss(
-        "anyloss_gmean",
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        metric="gmean",
-        amplifier=amplifier,
-        smooth=smooth,
-        activation=activation,
-        gmean_sqrt=gmean_sqrt,
-    )
+    return _anyloss("anyloss_gmean", "gmean", input, target, weight=weight,
+                    ignore_index=ignore_index, reduction=reduction, amplifier=amplifier,
+                    smooth=smooth, activation=activation, gmean_sqrt=gmean_sqrt)
 
 
-register(anyloss_gmean, name="anyloss-gmean", module="AnyLossGMean", check=_check_anyloss_gmean,
+register(anyloss_gmean, name="anyloss-gmean", module="AnyLossGMean",
+         check=partial(_check_anyloss, fn="anyloss_gmean"),
          family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
          invalid_hyperparameters=_BAD)
 
@@ -397,23 +346,13 @@ def anyloss_bacc(
 
     Reference: Han, Moniz, Chawla, *AnyLoss*, KDD 2024 (arXiv 2405.14745).
     """
-    _check_anyloss_bacc(amplifier=amplifier, smooth=smooth, activation=activation)
-    return _anyloss(
-        "anyloss_bacc",
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        metric="bacc",
-        amplifier=amplifier,
-        smooth=smooth,
-        activation=activation,
-    )
+    return _anyloss("anyloss_bacc", "bacc", input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, amplifier=amplifier, smooth=smooth, activation=activation)
 
 
 register(anyloss_bacc, name="anyloss-bacc", module="AnyLossBalancedAccuracy",
-         check=_check_anyloss_bacc, family="surrogates", paper=ANYLOSS_PAPER, batch_level=True,
+         check=partial(_check_anyloss, fn="anyloss_bacc"), family="surrogates",
+         paper=ANYLOSS_PAPER, batch_level=True,
          invalid_hyperparameters=_BAD)
 
 
@@ -448,23 +387,9 @@ def binary_anyloss(
     """
     fn = "binary_anyloss"
     metric = check_choice(fn, "metric", metric, _METRICS)
-    _check_anyloss(
-        amplifier=amplifier,
-        smooth=smooth,
-        activation="softmax",
-        beta=beta,
-        gmean_sqrt=gmean_sqrt,
-        fn=fn,
-    )
-    check_tensor(fn, "input", input)
-    check_tensor(fn, "target", target)
-    if not input.is_floating_point():
-        raise TypeError(f"{fn}: input must be a floating-point tensor (logits), got {input.dtype}")
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(
-            f"{fn}: target must have the input's shape {tuple(input.shape)}, "
-            f"got {tuple(target.shape)}"
-        )
+    _check_anyloss(amplifier=amplifier, smooth=smooth, activation="softmax", beta=beta,
+                   gmean_sqrt=gmean_sqrt, fn=fn)
+    check_binary_logits(fn, input, target)
     labels = target.round().long() if target.is_floating_point() else target.long()
     if target.is_floating_point() and not bool((labels == target).all()):
         raise ValueError(f"{fn}: target must hold 0/1 labels, got non-integer values")
@@ -474,20 +399,10 @@ def binary_anyloss(
     class_weight = (
         None if metric == "acc" else torch.tensor([0.0, 1.0], dtype=z.dtype, device=z.device)
     )
-    return _anyloss(
-        fn,
-        z,
-        labels,
-        weight=class_weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        metric=metric,
-        amplifier=amplifier,
-        smooth=smooth,
-        activation="softmax",
-        beta=beta,
-        gmean_sqrt=gmean_sqrt,
-    )
+    batch = _anyloss_batch(metric, amplifier=amplifier, smooth=smooth, activation="softmax",
+                           beta=beta, gmean_sqrt=gmean_sqrt)
+    return batch_level_loss(fn, z, labels, weight=class_weight, ignore_index=ignore_index,
+                            reduction=reduction, batch=batch)
 
 
 __all__ = ["anyloss_acc", "anyloss_bacc", "anyloss_fbeta", "anyloss_gmean", "binary_anyloss"]
