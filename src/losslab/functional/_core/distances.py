@@ -37,14 +37,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
 from ..._core.validation import check_choice, check_number, check_tensor
+from .autocast_off import outside_autocast
 
 DISTANCES = (
     "euclidean",
@@ -77,17 +75,6 @@ def compute_dtype(t: Tensor) -> Tensor:
     """``t`` in float32 when it is half or bfloat16 (their range overflows squared distances and
     ``cdist`` lacks half kernels on CPU); other dtypes unchanged."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-
-def outside_autocast(compute: Callable[..., Tensor], x: Tensor, *args: Any) -> Tensor:
-    """``compute(x, *args)`` with autocast disabled on ``x``'s device when it is enabled there:
-    autocast would cast its matmuls to bfloat16/float16, while losses are computed in float32 or
-    wider (as PyTorch's own losses are under autocast). Outside autocast, a plain call."""
-    device = x.device.type
-    if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
-        with torch.autocast(device, enabled=False):
-            return compute(x, *args)
-    return compute(x, *args)
 
 
 def check_pair_inputs(fn: str, x: object, y: object) -> tuple[Tensor, Tensor, bool]:

@@ -31,6 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from ..._core.autograd import first_order_only
 from ..._core.validation import values_checkable
+from .autocast_off import outside_autocast
 from .row_blocks import Grads, Needs, RowKernel, Rows, run_rows
 
 
@@ -45,13 +46,7 @@ def rowdot(a: Tensor, b: Tensor) -> Tensor:
 
     In the inputs' dtype even under ``torch.autocast``, which would run ``linalg.vecdot`` in
     bfloat16 / float16: losses are computed in float32 (docs/conventions.md)."""
-    device = a.device.type
-    if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
-        with torch.autocast(device, enabled=False):
-            out: Tensor = torch.linalg.vecdot(a, b)
-    else:
-        out = torch.linalg.vecdot(a, b)
-    return out
+    return outside_autocast(torch.linalg.vecdot, a, b)
 
 
 def target_rowdot(q: Tensor, x: Tensor) -> Tensor:
