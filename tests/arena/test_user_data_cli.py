@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from losslab.arena.config import LossSpec, RunConfig, check_config, run_key
+from losslab.arena.store import RunStore
+from losslab.arena.summary import aggregate
 from losslab.cli import main
 
 torch.set_num_threads(1)
@@ -183,6 +185,29 @@ def test_variants_compare_built_in_and_user_data(tmp_path, capsys):
     assert main(["arena", "--config", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "digits, cnn, symmetric noise" in out and "pets.csv[species], mlp" in out
+
+
+def test_two_files_of_one_name_in_one_store_are_two_settings(tmp_path, capsys):
+    for folder, seed in (("a", 0), ("b", 1)):
+        (tmp_path / folder).mkdir()
+        blobs_csv(tmp_path / folder / "pets.csv", seed=seed)
+    out = tmp_path / "runs"
+    for folder in ("a", "b"):
+        argv = ["arena", "--dataset", str(tmp_path / folder / "pets.csv"), "--label-column",
+                "species", "--out", str(out), *TINY]
+        assert main(argv) == 0
+        # Each sweep alone holds one file: its table shows the plain name.
+        assert "setting: pets.csv[species], mlp" in capsys.readouterr().out
+    assert sorted(d for d, _ in stored(out)) == [f"{tmp_path / f / 'pets.csv'}#species"
+                                                  for f in ("a", "a", "b", "b")]
+    with RunStore(out) as store:
+        cells = aggregate(store.runs())
+    settings = list(dict.fromkeys(c.setting for c in cells))
+    assert [s.split(",")[0] for s in settings] == ["a/pets.csv[species]", "b/pets.csv[species]"]
+    assert all(len(c.seeds) == 1 for c in cells) and len(cells) == 4
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "<h2>a/pets.csv[species], mlp" in page and "<h2>b/pets.csv[species], mlp" in page
 
 
 def test_run_key_holds_the_content_hash(tmp_path):

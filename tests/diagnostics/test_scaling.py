@@ -6,16 +6,16 @@ import pytest
 import torch
 
 from losslab.diagnostics.scaling import (
-    LAWS,
     annealing_areas,
     fit_lr_annealing,
     fit_power_law,
     fit_scaling_law,
-    huber,
     make_schedule,
     optimal_mixture,
     predict_lr_annealing,
 )
+from losslab.diagnostics.scaling.fit import huber
+from losslab.diagnostics.scaling.laws import LAWS
 
 
 def _predict(law, theta, **cols):

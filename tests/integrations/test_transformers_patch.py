@@ -121,6 +121,25 @@ def test_patch_is_per_instance_idempotent_and_reversible():
     hf.unpatch_causal_lm(a)  # unpatching twice is harmless
 
 
+def test_the_output_layer_is_replaced_only_during_a_fused_step():
+    model = build("llama").train()
+    ids, labels = _batch()
+    hf.patch_causal_lm(model)
+    head = model.lm_head
+    assert "forward" not in head.__dict__
+    seen = []
+    head.forward = lambda x: seen.append(x.shape) or torch.nn.Linear.forward(head, x)  # set after patching
+    out = model(input_ids=ids, labels=labels)
+    assert out.logits is None and seen == []  # the fused step captured the hidden states instead
+    assert model(input_ids=ids).logits.shape == (2, 9, VOCAB) and len(seen) == 1
+    replaced = head.forward
+    with pytest.raises(ValueError, match="labels hold token"):
+        model(input_ids=ids, labels=torch.full_like(labels, VOCAB + 3))
+    assert head.forward is replaced and len(seen) == 1  # put back after a failed step too
+    hf.unpatch_causal_lm(model)
+    assert head.forward is replaced  # unpatching keeps what was set on the layer since
+
+
 def test_repatching_changes_the_loss():
     model = build("llama").train()
     ids, labels = _batch()

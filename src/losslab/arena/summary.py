@@ -13,7 +13,7 @@ from scipy import stats
 
 from .config import RunConfig
 from .store import StoredRun
-from .user_sources import display_name
+from .user_sources import display_names
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,14 @@ _DETAIL_FIELDS = ("num_samples", "data_seed", "batch_size", "lr", "weight_decay"
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
-def setting_of(config: RunConfig, noise: str | None = None) -> str:
+def setting_of(config: RunConfig, noise: str | None = None, *, dataset_name: str) -> str:
     """Everything but loss, head, calibration, noise rate and seed, as a readable label that
     differs whenever one of those fields differs. ``noise`` overrides the noise kind (a clean
-    run is the rate-0 point of every noise kind, see :func:`settings_of_runs`)."""
+    run is the rate-0 point of every noise kind, see :func:`settings_of_runs`);
+    ``dataset_name`` is how the dataset is shown (see :func:`settings_of_runs`)."""
     # Not the noise *rate*: rates are the x axis within one setting.
     kind = config.noise if noise is None else noise
-    parts = [display_name(config.dataset), config.model,
+    parts = [dataset_name, config.model,
              "clean labels" if kind == "none" else f"{kind} noise"]
     if config.imbalance > 1:
         parts.append(f"long-tail {config.imbalance:g}:1")
@@ -78,20 +79,26 @@ def setting_of(config: RunConfig, noise: str | None = None) -> str:
 def settings_of_runs(runs: Sequence[StoredRun]) -> list[tuple[str, StoredRun]]:
     """(setting, run) pairs. A clean run (noise 'none', rate 0) joins every noisy setting with
     otherwise equal fields as its 0% point, and forms a 'clean labels' setting only when there
-    is none."""
+    is none. Data files of the same name in different folders get distinct labels
+    (:func:`~.user_sources.display_names`)."""
+    names = display_names(r.config.dataset for r in runs)
+
+    def setting(config: RunConfig, noise: str | None = None) -> str:
+        return setting_of(config, noise, dataset_name=names[config.dataset])
+
     noisy: dict[str, list[str]] = {}
     for r in runs:
         if r.config.noise != "none":
-            kinds = noisy.setdefault(setting_of(r.config, "none"), [])
+            kinds = noisy.setdefault(setting(r.config, "none"), [])
             if r.config.noise not in kinds:
                 kinds.append(r.config.noise)
     out = []
     for r in runs:
         if r.config.noise != "none":
-            out.append((setting_of(r.config), r))
+            out.append((setting(r.config), r))
             continue
-        for kind in noisy.get(setting_of(r.config), ["none"]):
-            out.append((setting_of(r.config, kind), r))
+        for kind in noisy.get(setting(r.config), ["none"]):
+            out.append((setting(r.config, kind), r))
     return out
 
 

@@ -22,7 +22,7 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -69,11 +69,48 @@ def absolute_data_path(value: str, base: str | Path | None = None) -> str:
 
 def display_name(value: str) -> str:
     """How a dataset is shown in tables: a file by its name (and ``[label column]``), anything
-    else as written."""
+    else as written. :func:`display_names` tells apart files that share a name."""
     source, column = split_label_column(value)
     if not is_data_file(source):
         return value
     return os.path.basename(source) + (f"[{column}]" if column else "")
+
+
+def display_names(values: Iterable[str]) -> dict[str, str]:
+    """:func:`display_name` of each dataset, except that data files whose names clash
+    (``/x/a/data.csv`` and ``/x/b/data.csv``) are shown with the fewest trailing folders that
+    tell each apart (``a/data.csv``, ``b/data.csv``; the whole path when none do)."""
+    by_name: dict[str, list[str]] = {}
+    for value in dict.fromkeys(values):
+        by_name.setdefault(display_name(value), []).append(value)
+    names = {}
+    for name, clashing in by_name.items():
+        if len(clashing) == 1:
+            names[clashing[0]] = name
+            continue
+        sources = {v: split_label_column(v) for v in clashing}
+        for value, (source, column) in sources.items():
+            others = [s for v, (s, _) in sources.items() if v != value]
+            names[value] = _distinguishing_path(source, others) + (f"[{column}]" if column else "")
+    return names
+
+
+def _distinguishing_path(path: str, others: list[str]) -> str:
+    """The shortest trailing part of ``path`` (two or more components, joined by ``/``) that
+    no path of ``others`` ends with; ``path`` itself when every trailing part is shared."""
+    parts = _components(path)
+    other_parts = [_components(o) for o in others]
+    for depth in range(2, len(parts) + 1):
+        tail = parts[-depth:]
+        if all(o[-depth:] != tail for o in other_parts):
+            return "/".join(tail)
+    return path
+
+
+def _components(path: str) -> tuple[str, ...]:
+    """The folder and file names of ``path``, without its root or drive."""
+    pure = Path(path)
+    return pure.parts[1:] if pure.anchor else pure.parts
 
 
 def import_callable(spec: str, what: str) -> Callable[..., Any]:

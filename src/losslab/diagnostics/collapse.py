@@ -166,3 +166,11 @@ def neural_collapse(
     nc4 = float((scores.argmax(1) != ncc).to(torch.float64).mean())
     return NeuralCollapse(nc1, eq_m, ang_m, max_m, dist_m, eq_w, ang_w, max_w, dist_w, nc3,
                           nc3_frame, nc4)
+
+
+__all__ = [
+    "NeuralCollapse",
+    "class_means",
+    "frame_distance",
+    "neural_collapse",
+]

@@ -66,3 +66,8 @@ def ensemble_log_loss(
     if reduction == "mean":
         return per_sample.mean()
     raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+__all__ = [
+    "ensemble_log_loss",
+]

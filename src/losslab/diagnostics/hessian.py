@@ -266,3 +266,16 @@ def plot_spectral_density(
     if path is not None:
         fig.savefig(str(path), dpi=110)
     return fig
+
+
+__all__ = [
+    "HessianOperator",
+    "density_on_grid",
+    "hutchinson_trace",
+    "lanczos",
+    "lanczos_eigenvalues",
+    "lla_criteria",
+    "plot_spectral_density",
+    "spectral_density",
+    "top_eigenvalues",
+]

@@ -133,3 +133,11 @@ def plot_landscape(
     if path is not None:
         fig.savefig(str(path), dpi=110)
     return fig
+
+
+__all__ = [
+    "filter_normalized_direction",
+    "hessian_directions",
+    "loss_landscape",
+    "plot_landscape",
+]

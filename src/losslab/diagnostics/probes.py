@@ -69,3 +69,10 @@ def compare_probes(
     w, b = fit_logistic_probe(train_x, train_y, num_classes=k, C=C)
     lr_acc = float(((test_x.double() @ w.T + b).argmax(1) == test_y).double().mean())
     return ProbeComparison(nb_acc, lr_acc, int(train_x.shape[0]))
+
+
+__all__ = [
+    "ProbeComparison",
+    "compare_probes",
+    "fit_logistic_probe",
+]

@@ -258,3 +258,12 @@ def output_logit_radius(logits: Tensor, *, gap: str = "spread", class_dim: int =
         delta = top[..., 0] - top[..., 1]
     mean = float(delta.mean()) if delta.numel() else 0.0
     return torch.tensor(math.pi / mean if mean > 1e-12 else math.inf, dtype=torch.float64)
+
+
+__all__ = [
+    "binary_exact_radius",
+    "directional_logit_derivatives",
+    "logit_spread",
+    "output_logit_radius",
+    "safe_step_radius",
+]

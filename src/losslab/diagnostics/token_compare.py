@@ -117,3 +117,10 @@ def plot_token_loss_differences(summary: TokenLossSummary, *, labels: tuple[str,
     if path is not None:
         fig.savefig(str(path), dpi=110)
     return fig
+
+
+__all__ = [
+    "TokenLossComparison",
+    "TokenLossSummary",
+    "plot_token_loss_differences",
+]

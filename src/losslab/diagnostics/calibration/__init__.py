@@ -3,52 +3,17 @@ the same metrics as stateful ``update/compute`` classes (:mod:`.metric_classes`)
 scaling (:mod:`.temperature`), the correctness-aware calibrator (:mod:`.correctness_aware`) and
 reliability diagrams (:mod:`.reliability`). See ``docs/diagnostics.md``."""
 
-from .correctness_aware import CorrectnessAwareCalibrator, view_features
-from .metric_classes import (
-    AdaptiveCalibrationError,
-    BrierScore,
-    CalibrationError,
-    ClasswiseCalibrationError,
-    NegativeLogLikelihood,
-)
-from .metrics import (
-    BINNINGS,
-    NORMS,
-    CalibrationBins,
-    adaptive_calibration_error,
-    bin_statistics,
-    brier_score,
-    calibration_bins,
-    classwise_calibration_error,
-    expected_calibration_error,
-    maximum_calibration_error,
-    negative_log_likelihood,
-    reduce_gap,
-)
-from .reliability import reliability_diagram
-from .temperature import fit_temperature, temperature_scale
+from . import correctness_aware, metric_classes, metrics, reliability, temperature
+from .correctness_aware import *  # noqa: F403
+from .metric_classes import *  # noqa: F403
+from .metrics import *  # noqa: F403
+from .reliability import *  # noqa: F403
+from .temperature import *  # noqa: F403
 
-__all__ = [
-    "BINNINGS",
-    "NORMS",
-    "AdaptiveCalibrationError",
-    "BrierScore",
-    "CalibrationBins",
-    "CalibrationError",
-    "ClasswiseCalibrationError",
-    "CorrectnessAwareCalibrator",
-    "NegativeLogLikelihood",
-    "adaptive_calibration_error",
-    "bin_statistics",
-    "brier_score",
-    "calibration_bins",
-    "classwise_calibration_error",
-    "expected_calibration_error",
-    "fit_temperature",
-    "maximum_calibration_error",
-    "negative_log_likelihood",
-    "reduce_gap",
-    "reliability_diagram",
-    "temperature_scale",
-    "view_features",
-]
+# Each module lists its public names once, in its own __all__.
+__all__ = []
+__all__ += correctness_aware.__all__
+__all__ += metric_classes.__all__
+__all__ += metrics.__all__
+__all__ += reliability.__all__
+__all__ += temperature.__all__

@@ -99,3 +99,9 @@ class CorrectnessAwareCalibrator(nn.Module):
                 batches += 1
             history.append(total / batches)
         return history
+
+
+__all__ = [
+    "CorrectnessAwareCalibrator",
+    "view_features",
+]

@@ -183,3 +183,12 @@ class NegativeLogLikelihood(_RunningMean):
         if self.from_logits:
             return negative_log_likelihood(raw, y, from_logits=True)
         return negative_log_likelihood(p, y)
+
+
+__all__ = [
+    "AdaptiveCalibrationError",
+    "BrierScore",
+    "CalibrationError",
+    "ClasswiseCalibrationError",
+    "NegativeLogLikelihood",
+]

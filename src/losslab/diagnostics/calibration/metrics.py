@@ -297,3 +297,15 @@ def negative_log_likelihood(
         logp = torch.log_softmax(torch.stack([torch.zeros_like(z), z], 1) if z.dim() == 1 else z, 1)
         return -logp.gather(1, y.unsqueeze(1)).mean()
     return -p.gather(1, y.unsqueeze(1)).clamp_min(eps).log().mean()
+
+
+__all__ = [
+    "CalibrationBins",
+    "adaptive_calibration_error",
+    "brier_score",
+    "calibration_bins",
+    "classwise_calibration_error",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+]

@@ -71,3 +71,8 @@ def reliability_diagram(
     if path is not None:
         fig.savefig(str(path), dpi=120)
     return fig
+
+
+__all__ = [
+    "reliability_diagram",
+]

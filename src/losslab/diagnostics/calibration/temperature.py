@@ -77,3 +77,9 @@ def temperature_scale(logits: Tensor, temperature: float) -> Tensor:
             f"temperature_scale: logits must be a torch.Tensor, got {type(logits).__name__}"
         )
     return logits / temperature
+
+
+__all__ = [
+    "fit_temperature",
+    "temperature_scale",
+]

@@ -263,3 +263,12 @@ def predict_lr_annealing(
     keep = s1 > 0
     out[keep] = fit.predict(s1=s1[keep], s2=s2[keep])
     return out
+
+
+__all__ = [
+    "ScalingFit",
+    "fit_lr_annealing",
+    "fit_power_law",
+    "fit_scaling_law",
+    "predict_lr_annealing",
+]

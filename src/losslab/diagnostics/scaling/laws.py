@@ -230,3 +230,10 @@ def optimal_mixture(gammas: np.ndarray | list[float]) -> np.ndarray:
     log_mu = brentq(excess, -60.0, 60.0, xtol=1e-14)
     p: np.ndarray = (g / math.exp(log_mu)) ** (1.0 / (1.0 + g))
     return p
+
+
+__all__ = [
+    "annealing_areas",
+    "make_schedule",
+    "optimal_mixture",
+]

@@ -208,8 +208,10 @@ def restore_attribute(module: nn.Module, name: str, saved: object) -> None:
 class HeadCapture:
     """While entered, the output layer records its input and returns :class:`DeferredLogits`.
 
-    Used by the distillation trainer on the student and the teacher: their forwards run as
-    shipped up to the head, and no (tokens × V) logits are made.
+    Used by a patched causal LM's fused training step (:func:`~.patch.patch_causal_lm`) and
+    by the distillation trainer on the student and the teacher: the forwards run as shipped
+    up to the head, and no (tokens × V) logits are made. Leaving puts back the ``forward``
+    the layer had on entering; ``hidden`` stays readable after leaving.
     """
 
     def __init__(self, head: nn.Module) -> None:

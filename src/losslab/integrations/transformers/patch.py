@@ -1,20 +1,20 @@
 """Fuse a causal LM's output layer with its loss, per model instance.
 
-``patch_causal_lm(model)`` changes three things on *this* model object and nothing on its
+``patch_causal_lm(model)`` changes two things on *this* model object and nothing on its
 class or on the library (so other models, and this one after ``unpatch_causal_lm``, behave
 as shipped):
 
-- the output layer's ``forward``: while a patched training step runs, it records its input
-  (the final hidden states) and returns a zero-size :class:`~._head.DeferredLogits` in
-  place of the (batch, tokens, V) logits;
 - the model's ``loss_function``: given those deferred logits it computes the loss from the
   hidden states and the head's weight with :func:`losslab.linear_cross_entropy` (``"ce"``)
   or :func:`losslab.linear_loss` (any other per-token loss), applying the logit transform
   the model applied to the stand-in (Gemma's soft cap, Cohere's and Granite's scales);
   given real logits it calls the loss function the model had;
 - the model's ``forward``: with labels in training (or always with ``train_only=False``) it
-  runs the stock forward in that mode and returns its output with ``logits=None``;
-  otherwise (generation, evaluation, no labels) the stock forward runs untouched.
+  runs the stock forward with the output layer under a :class:`~._head.HeadCapture` (the
+  layer records its input, the final hidden states, and returns a zero-size
+  :class:`~._head.DeferredLogits` in place of the (batch, tokens, V) logits) and returns
+  the output with ``logits=None``; otherwise (generation, evaluation, no labels) the stock
+  forward runs untouched.
 
 Everything the stock forward does around the loss is kept because it still runs: the label
 shift (done by the fused loss without a copy), ``shift_labels``, ``num_items_in_batch``
@@ -32,7 +32,15 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ._head import FN, MISSING, DeferredLogits, head_parameters, logit_transform, restore_attribute
+from ._head import (
+    FN,
+    MISSING,
+    DeferredLogits,
+    HeadCapture,
+    head_parameters,
+    logit_transform,
+    restore_attribute,
+)
 from ._loss import LossSpec, check_labels, normalise
 
 _ATTR = "_losslab_patch"
@@ -46,23 +54,14 @@ class _Patch:
         self.head = head
         self.spec = spec
         self.train_only = train_only
-        self.active = False
-        self.hidden: Tensor | None = None
+        self.capture: HeadCapture | None = None  # set only while a fused forward runs
         self.saved_forward = model.__dict__.get("forward", MISSING)
-        self.saved_head_forward = head.__dict__.get("forward", MISSING)
         self.saved_loss = model.__dict__.get("_loss_function", MISSING)
         self.previous_loss: Callable[..., Any] = model.loss_function  # type: ignore[assignment]
         self.stock_forward: Callable[..., Any] = model.forward
-        self.stock_head_forward: Callable[..., Any] = head.forward
         self.signature = inspect.signature(self.stock_forward)
 
-    # -- the three replacements ------------------------------------------------------
-    def head_forward(self, hidden: Tensor, *args: Any, **kwargs: Any) -> Any:
-        if not self.active:
-            return self.stock_head_forward(hidden, *args, **kwargs)
-        self.hidden = hidden
-        return DeferredLogits.make(hidden)
-
+    # -- the two replacements --------------------------------------------------------
     def loss_function(self, *args: Any, **kwargs: Any) -> Any:
         logits = kwargs["logits"] if "logits" in kwargs else (args[0] if args else None)
         if not isinstance(logits, DeferredLogits):
@@ -84,18 +83,18 @@ class _Patch:
             "return_dict" not in kwargs and getattr(config, "return_dict", True) is False)
         if want_tuple:
             kwargs["return_dict"] = True
-        self.active, self.hidden = True, None
         try:
-            out = self.stock_forward(*args, **kwargs)
+            with HeadCapture(self.head) as self.capture:
+                out = self.stock_forward(*args, **kwargs)
         finally:
-            self.active, self.hidden = False, None
+            self.capture = None  # drop the hidden states with the step
         out = _without_logits(out)
         return out.to_tuple() if want_tuple and hasattr(out, "to_tuple") else out
 
     # -- the loss ------------------------------------------------------------------------
     def fused_loss(self, logits: DeferredLogits, labels: Tensor, *, num_items_in_batch: Any,
                    ignore_index: int, shift_labels: Tensor | None) -> Tensor:
-        hidden = self.hidden
+        hidden = None if self.capture is None else self.capture.hidden
         if hidden is None:
             raise RuntimeError(f"{FN}: the loss was asked of logits that the output layer of "
                                f"{type(self.model).__name__} did not produce in this step")
@@ -196,7 +195,6 @@ def patch_causal_lm(model: nn.Module, loss: str = "ce", *, train_only: bool = Tr
     patch = _Patch(inner, head, spec, train_only)
     inner.__dict__[_ATTR] = patch
     inner.forward = _signature_keeping(patch.forward, patch.stock_forward)
-    head.forward = patch.head_forward
     inner.__dict__["_loss_function"] = patch.loss_function  # what the loss_function setter stores
     return model
 
@@ -208,7 +206,6 @@ def unpatch_causal_lm(model: nn.Module) -> nn.Module:
     if not isinstance(patch, _Patch):
         return model
     restore_attribute(inner, "forward", patch.saved_forward)
-    restore_attribute(patch.head, "forward", patch.saved_head_forward)
     restore_attribute(inner, "_loss_function", patch.saved_loss)
     return model
 
