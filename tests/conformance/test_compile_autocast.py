@@ -168,7 +168,10 @@ def _compiled_equals_eager(info, fullgraph: bool, autocast: bool = False):
     # PyTorch traces a compiled backward under the forward's autocast unless told otherwise
     # (torch._functorch.config.backward_pass_autocast, default "same_as_forward"); eager
     # backward runs outside autocast, as the AMP recipe does, so compare with "off".
-    with torch._functorch.config.patch(backward_pass_autocast="off"), torch.autocast(
+    # (The option exists from about PyTorch 2.8; older versions trace backward outside autocast.)
+    off = ({"backward_pass_autocast": "off"}
+           if autocast and hasattr(torch._functorch.config, "backward_pass_autocast") else {})
+    with torch._functorch.config.patch(**off), torch.autocast(
         "cpu", dtype=torch.bfloat16, enabled=autocast
     ):
         c_value = run(compiled, x_c)

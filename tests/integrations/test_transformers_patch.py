@@ -140,6 +140,17 @@ def test_the_output_layer_is_replaced_only_during_a_fused_step():
     assert head.forward is replaced  # unpatching keeps what was set on the layer since
 
 
+def test_overlapping_captures_of_one_layer_fail_clearly_and_leave_it_as_it_was():
+    from losslab.integrations.transformers._head import HeadCapture
+
+    head = torch.nn.Linear(4, 6)
+    first = HeadCapture(head)
+    with first, pytest.raises(RuntimeError, match="already capturing its input"):
+        HeadCapture(head).__enter__()  # a second step of the same model, e.g. another thread
+    assert "forward" not in head.__dict__  # the layer is back to its class's forward
+    assert head(torch.ones(2, 4)).shape == (2, 6)
+
+
 def test_repatching_changes_the_loss():
     model = build("llama").train()
     ids, labels = _batch()

@@ -13,7 +13,7 @@ from scipy import stats
 
 from .config import RunConfig
 from .store import StoredRun
-from .user_sources import display_names
+from .user_sources import display_name, display_names
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,17 @@ _DETAIL_FIELDS = ("num_samples", "data_seed", "batch_size", "lr", "weight_decay"
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
-def setting_of(config: RunConfig, noise: str | None = None, *, dataset_name: str) -> str:
+def setting_of(config: RunConfig, noise: str | None = None, *,
+               dataset_name: str | None = None) -> str:
     """Everything but loss, head, calibration, noise rate and seed, as a readable label that
     differs whenever one of those fields differs. ``noise`` overrides the noise kind (a clean
     run is the rate-0 point of every noise kind, see :func:`settings_of_runs`);
-    ``dataset_name`` is how the dataset is shown (see :func:`settings_of_runs`)."""
+    ``dataset_name`` is how the dataset is shown (default: its file or loader name; see
+    :func:`settings_of_runs` for names that clash within a store)."""
     # Not the noise *rate*: rates are the x axis within one setting.
     kind = config.noise if noise is None else noise
-    parts = [dataset_name, config.model,
+    shown = display_name(config.dataset) if dataset_name is None else dataset_name
+    parts = [shown, config.model,
              "clean labels" if kind == "none" else f"{kind} noise"]
     if config.imbalance > 1:
         parts.append(f"long-tail {config.imbalance:g}:1")

@@ -17,3 +17,8 @@ __all__ += metric_classes.__all__
 __all__ += metrics.__all__
 __all__ += reliability.__all__
 __all__ += temperature.__all__
+# Also importable from this sub-package, though not exported by losslab.diagnostics itself:
+# the binning schemes, norms and per-bin statistics the metrics are built from.
+from .metrics import BINNINGS, NORMS, bin_statistics, reduce_gap  # noqa: E402
+
+__all__ += ["BINNINGS", "NORMS", "bin_statistics", "reduce_gap"]

@@ -10,3 +10,9 @@ from .laws import *  # noqa: F403
 __all__ = []
 __all__ += fit.__all__
 __all__ += laws.__all__
+# Also importable from this sub-package (as before the package listed names once), though not
+# exported by losslab.diagnostics itself: the law table and the fit's building blocks.
+from .fit import annealing_columns, huber  # noqa: E402
+from .laws import LAWS, ScalingLaw  # noqa: E402
+
+__all__ += ["LAWS", "ScalingLaw", "annealing_columns", "huber"]

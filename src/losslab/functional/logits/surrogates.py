@@ -77,7 +77,7 @@ def _check_anyloss(
     activation: str,
     beta: float = 1.0,
     gmean_sqrt: bool = False,
-    fn: str = "anyloss",
+    fn: str,
 ) -> None:
     check_number(fn, "amplifier", amplifier, low=0.0, low_open=True)
     check_number(fn, "smooth", smooth, low=0.0)

@@ -18,6 +18,7 @@ Two questions must be answered before the head can be fused with the loss:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -205,13 +206,19 @@ def restore_attribute(module: nn.Module, name: str, saved: object) -> None:
         module.__dict__[name] = saved
 
 
+#: Serialises entering and leaving captures, so two threads cannot both install one on a head.
+_CAPTURES = threading.Lock()
+
+
 class HeadCapture:
     """While entered, the output layer records its input and returns :class:`DeferredLogits`.
 
     Used by a patched causal LM's fused training step (:func:`~.patch.patch_causal_lm`) and
     by the distillation trainer on the student and the teacher: the forwards run as shipped
     up to the head, and no (tokens × V) logits are made. Leaving puts back the ``forward``
-    the layer had on entering; ``hidden`` stays readable after leaving.
+    the layer had on entering; ``hidden`` stays readable after leaving. Entering a capture on
+    a layer that is already capturing (two fused steps of one model object at once, e.g. from
+    two threads) is a RuntimeError rather than a layer left capturing.
     """
 
     def __init__(self, head: nn.Module) -> None:
@@ -224,10 +231,18 @@ class HeadCapture:
         return DeferredLogits.make(hidden)
 
     def __enter__(self) -> HeadCapture:
-        self._saved = self.head.__dict__.get("forward", MISSING)
-        self.hidden = None
-        self.head.forward = self._forward
+        with _CAPTURES:
+            current = self.head.__dict__.get("forward", MISSING)
+            if isinstance(getattr(current, "__self__", None), HeadCapture):
+                raise RuntimeError(
+                    f"losslab: the output layer {type(self.head).__name__} is already capturing "
+                    "its input for another fused step; one model object runs one fused "
+                    "training step at a time (run concurrent steps on separate model copies)")
+            self._saved = current
+            self.hidden = None
+            self.head.forward = self._forward
         return self
 
     def __exit__(self, *exc: object) -> None:
-        restore_attribute(self.head, "forward", self._saved)
+        with _CAPTURES:
+            restore_attribute(self.head, "forward", self._saved)
