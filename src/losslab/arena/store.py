@@ -4,9 +4,11 @@ A row is written in a single transaction only after its run has finished, keyed 
 :func:`losslab.arena.config.run_key` (a hash of the full config and the code version) with
 ``INSERT OR IGNORE`` on the primary key. So a process killed at any moment loses only the runs
 in flight, a finished run is never rewritten or duplicated, and re-running a sweep skips the
-keys already present. Per-epoch curves and the reliability table live in the row's JSON; the
-label cleaning's scores (method, precision, recall, noise left, cost, flags per class) have
-columns of their own, added in place to a store written before they existed.
+keys already present. Two sweeps may write one store at once: each waits up to
+:data:`BUSY_TIMEOUT_S` for the other's locks, including while the first to open a new store
+switches it to WAL (:func:`_use_wal`). Per-epoch curves and the reliability table live in the
+row's JSON; the label cleaning's scores (method, precision, recall, noise left, cost, flags per
+class) have columns of their own, added in place to a store written before they existed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from typing import Any
 from .config import RunConfig
 
 DB_NAME = "runs.db"
+# How long a connection waits for another process's lock before SQLite's "database is locked".
+BUSY_TIMEOUT_S = 30.0
+# First and longest pause between tries of the WAL switch (doubling in between).
+_WAL_RETRY_FIRST_S = 0.005
+_WAL_RETRY_MAX_S = 0.1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -79,6 +86,39 @@ def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY ("database is locked"): another connection holds a lock this one needs."""
+    code = getattr(err, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_BUSY)
+    return "database is locked" in str(err)
+
+
+def _use_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch ``conn``'s database to WAL, waiting up to ``timeout_s`` for other connections.
+
+    A new database starts with a rollback journal; the switch is a write transaction that
+    first reads the header under a shared lock and then asks for the write lock. If another
+    connection holds that lock (another process switching the same new file, or
+    :func:`losslab.arena.guard.check_store` probing it), SQLite returns SQLITE_BUSY at once
+    without calling the busy handler, since waiting while holding a shared lock could
+    deadlock (https://sqlite.org/lang_transaction.html: a read transaction cannot become a
+    write transaction while another connection is writing). So the switch is retried here,
+    with pauses growing from 5 ms to 100 ms, until it succeeds or ``timeout_s`` has passed.
+    Once the file is in WAL the statement changes nothing and takes no write lock."""
+    deadline = time.monotonic() + timeout_s
+    pause = _WAL_RETRY_FIRST_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, _WAL_RETRY_MAX_S)
+
+
 class RunStore:
     """Open (creating if needed) ``<directory>/runs.db``; ``read_only=True`` opens an existing
     store without ever writing to it (``mode=ro``), as the report does."""
@@ -88,14 +128,19 @@ class RunStore:
         self.path = self.directory / DB_NAME
         if read_only:
             uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            self._conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            self._conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
+                                         isolation_level=None)
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        self._migrate()
+        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            _use_wal(self._conn, BUSY_TIMEOUT_S)
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _migrate(self) -> None:
         have = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
