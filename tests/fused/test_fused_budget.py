@@ -33,7 +33,7 @@ def _problem(dtype: torch.dtype, filtering: bool, n=4096, d=512, v=32768, thread
 #  the strategy and rows per block docs/fused.md's table gives at N=4096, D=512, V=32768)
 CASES = [
     (torch.float32, False, "mean", None, "forward_grads", 128),
-    (torch.float32, False, "mean", 0.02, "forward_grads", 64),
+    (torch.float32, False, "mean", 0.02, "forward_grads", 80),
     (torch.float32, False, "sum", 0.25, "forward_grads", 512),
     (torch.float32, False, "none", None, "recompute", 128),
     (torch.float32, True, "mean", 0.1, "forward_grads", 176),
@@ -74,7 +74,7 @@ def test_default_budget_reaches_the_default_rows_only_within_ten_percent():
     assert chosen.rows_per_block == 96  # 10 % of 1024 rows less the fixed bytes, rounded to 16
 
 
-@pytest.mark.parametrize("n,d,v,rows", [(512, 4096, 262144, 240), (1024, 4096, 32768, 192),
+@pytest.mark.parametrize("n,d,v,rows", [(512, 4096, 262144, 240), (1024, 4096, 32768, 240),
                                         (1024, 2048, 131072, 112)])
 def test_default_budget_holds_a_sixteenth_of_the_weight(n, d, v, rows):
     """Few tokens, wide hidden states: 10 % of the logits would leave 25–100 rows per block;
@@ -95,6 +95,7 @@ def test_rows_per_block_are_a_multiple_of_sixteen_below_every_row(fraction):
                   int(fraction * p.logits_bytes), fn="t")
     assert chosen.rows_per_block % 16 == 0
     allowed = strategy.footprint("forward_grads", p).rows_within(int(fraction * p.logits_bytes))
+    allowed = min(allowed, 512)  # FUSED_CE_MAX_ROWS
     assert allowed - 16 < chosen.rows_per_block <= allowed
 
 

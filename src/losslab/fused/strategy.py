@@ -140,10 +140,10 @@ class Plan:
 
 
 def _per_row_statistics(p: Problem) -> int:
-    """The O(N) bookkeeping: targets, masks, row indices, per-row LSE / target logit /
-    logit sum / row weights."""
-    index = p.rows * 9 + p.kept * 8 * (2 + int(p.gathered) + int(p.filtering))
-    return index + p.kept * p.compute_bytes * (4 + int(p.smoothing))
+    """The O(N) bookkeeping: targets, masks, row indices, each target's column in this shard,
+    per-row LSE / target logit / logit sum / row weights and the upstream row weights."""
+    index = p.rows * 9 + p.kept * 8 * (3 + int(p.gathered) + int(p.filtering))
+    return index + p.kept * p.compute_bytes * (5 + int(p.smoothing))
 
 
 #: (c,)-sized temporaries of a block held at once, each up to 8 bytes of index and a
@@ -153,21 +153,16 @@ _BLOCK_VECTORS = 6
 
 def _row_block_per_row(p: Problem, grads: bool) -> int:
     """Bytes per row of a row-major (c, V) block: the logits buffer, the tanh buffer when
-    soft-capping, the half-precision GEMM copy, the gathered hidden rows and their ∂h, the
-    per-thread partial products of the ∂h GEMM, the block's (c,) temporaries."""
+    soft-capping, the half-precision GEMM copy, the gathered hidden rows and their ∂h with the
+    per-thread partial products of their ∂h GEMM, the block's (c,) temporaries."""
     v = p.vocab
     per = v * p.compute_bytes * (1 + int(p.softcap)) + (v * p.storage_bytes if p.half else 0)
     per += _BLOCK_VECTORS * (8 + p.compute_bytes)
     per += 2 * p.dim * p.storage_bytes if p.gathered else 0
-    if grads and p.hidden_grad and not p.half and p.threads > 1:
+    if grads and p.hidden_grad and not p.half and p.threads > 1 and p.gathered:
+        # ungathered rows split the ∂h GEMM in the ∂h rows of later blocks (no scratch)
         per += p.threads * p.dim * p.compute_bytes
     return per
-
-
-def _fallback_block(p: Problem) -> int:
-    """The underflow fallback (:func:`.blocks.recompute_lse`): a one-row block of its own."""
-    return (p.vocab * p.compute_bytes * (1 + int(p.softcap))
-            + (p.vocab * p.storage_bytes if p.half else 0) + p.compute_bytes)
 
 
 def half_accumulator_bytes(p: Problem) -> int:
@@ -186,7 +181,7 @@ def footprint(strategy: str, p: Problem) -> Footprint:
         return _loss_sweep(p)
     if strategy not in ("forward_grads", "recompute", "vocab_major"):
         raise ValueError(f"unknown strategy {strategy!r}")
-    fixed = _per_row_statistics(p) + _fallback_block(p)
+    fixed = _per_row_statistics(p)
     if strategy == "vocab_major":
         return Footprint(fixed, _row_block_per_row(p, grads=False))
     fixed += half_accumulator_bytes(p)
