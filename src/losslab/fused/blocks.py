@@ -93,7 +93,7 @@ def hidden_grad_product(g: Tensor, weight: Tensor, out: Tensor, room: Tensor | N
              or not room.is_contiguous() or g.dtype != weight.dtype
              or g.dtype in (torch.bfloat16, torch.float16)
              or not weight.is_contiguous() or not g.t().is_contiguous())
-    if plain:
+    if plain or room is None:
         return torch.mm(g, weight, out=out)
     head = parts * size
     products = room[: parts * rows].view(parts, rows, dim)  # products[0] is out

@@ -241,9 +241,10 @@ def _default_budget(p: Problem, prints: dict[str, Footprint], smallest: int) -> 
     below the smallest block (so the default never refuses a call).
 
     Whatever that gives, the default holds blocks of at least FUSED_CE_DEFAULT_WEIGHT_FRACTION
-    (1/16) of the weight's bytes (beyond the strategy's fixed bytes): with few tokens per call and wide hidden states (N = 1024, D = 4096, say)
-    10 % of the logits is fewer rows than the GEMMs need (about D/16 rows in fp32), while the
-    call already holds the weight and its gradient, each 16 times that.
+    (1/16) of the weight's bytes (beyond the strategy's fixed bytes): with few tokens per call
+    and wide hidden states (N = 1024, D = 4096, say) 10 % of the logits is fewer rows than the
+    GEMMs need (about D/16 rows in fp32), while the call already holds the weight and its
+    gradient, each 16 times that (docs/fused.md, "Time against memory").
 
     One exception: with gradient filtering in half precision the row-major strategies' fp32
     (V, D) accumulator is not counted against the 10 % (it is the size of the weight's gradient
