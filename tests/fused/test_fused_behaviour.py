@@ -148,22 +148,25 @@ def test_filtering_row_order_keeps_positions_with_ignored_rows_and_shift(reducti
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_hidden_gradient_split_over_threads_matches_one_gemm(threads):
-    from losslab.fused.blocks import BlockBuffers, hidden_grad_product
+    from losslab.fused.blocks import hidden_grad_product
 
     g = torch.Generator().manual_seed(0)
     v, c, d = 101, 7, 5  # V not divisible by the thread count: a remainder tile
     gt = torch.randn(v, c, generator=g, dtype=torch.float64)  # vocabulary-major block
     w = torch.randn(v, d, generator=g, dtype=torch.float64)
-    buf = BlockBuffers(c, v, compute=torch.float64, storage=torch.float64,
-                       device=torch.device("cpu"), softcap=False)
-    out = torch.empty(c, d, dtype=torch.float64)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
-        hidden_grad_product(gt.t(), w, out, buf)
+        for later_rows in (0, c * threads, 3 * c * threads):  # no room: plain mm; room: split
+            dh = torch.full((c + later_rows, d), float("nan"), dtype=torch.float64)
+            out = hidden_grad_product(gt.t(), w, dh[:c], dh)
+            assert out.data_ptr() == dh.data_ptr()
+            torch.testing.assert_close(dh[:c], gt.t() @ w, rtol=1e-12, atol=1e-12)
+        out = torch.empty(c, d, dtype=torch.float64)
+        hidden_grad_product(gt.t(), w, out, None)  # gathered rows: no room, plain mm
+        torch.testing.assert_close(out, gt.t() @ w, rtol=1e-12, atol=1e-12)
     finally:
         torch.set_num_threads(before)
-    torch.testing.assert_close(out, gt.t() @ w, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("impl,first_skipped", [("chunked", 1), ("chunked_recompute", 1),

@@ -33,21 +33,21 @@ def _problem(dtype: torch.dtype, filtering: bool, n=4096, d=512, v=32768, thread
 #  the strategy and rows per block docs/fused.md's table gives at N=4096, D=512, V=32768)
 CASES = [
     (torch.float32, False, "mean", None, "forward_grads", 128),
-    (torch.float32, False, "mean", 0.02, "forward_grads", 77),
+    (torch.float32, False, "mean", 0.02, "forward_grads", 80),
     (torch.float32, False, "sum", 0.25, "forward_grads", 512),
     (torch.float32, False, "none", None, "recompute", 128),
-    (torch.float32, True, "mean", 0.1, "forward_grads", 191),
-    (torch.float32, True, "none", 0.1, "recompute", 191),
+    (torch.float32, True, "mean", 0.1, "forward_grads", 176),
+    (torch.float32, True, "none", 0.1, "recompute", 176),
     (torch.bfloat16, False, "mean", None, "vocab_major", 128),
     (torch.bfloat16, False, "mean", 0.5, "forward_grads", 512),
-    (torch.bfloat16, False, "mean", 0.13, "vocab_major", 353),
+    (torch.bfloat16, False, "mean", 0.13, "vocab_major", 352),
     (torch.bfloat16, False, "none", 1.0, "vocab_major", 512),
     (torch.bfloat16, True, "mean", None, "forward_grads", 128),
     (torch.bfloat16, True, "mean", 1.0, "forward_grads", 512),
-    (torch.bfloat16, True, "mean", 0.05, "vocab_major", 132),
+    (torch.bfloat16, True, "mean", 0.05, "vocab_major", 128),
     (torch.bfloat16, True, "none", None, "recompute", 128),
     (torch.bfloat16, True, "none", 1.0, "recompute", 512),
-    (torch.bfloat16, True, "none", 0.05, "vocab_major", 132),
+    (torch.bfloat16, True, "none", 0.05, "vocab_major", 128),
 ]
 
 
@@ -68,10 +68,42 @@ def test_strategy_table_case(dtype, filtering, reduction, fraction, expected, ro
 
 
 def test_default_budget_reaches_the_default_rows_only_within_ten_percent():
-    p = _problem(torch.float32, False, n=512, d=4096, v=262144)
+    p = _problem(torch.float32, False, n=1024, d=512, v=262144)
     chosen = plan(p, table_key(torch.float32, False, "mean", False), None, fn="t")
-    assert chosen.budget == int(0.10 * p.logits_bytes)
-    assert chosen.rows_per_block == 48  # 10 % of 512 rows, less the fixed bytes
+    assert chosen.budget == int(0.10 * p.logits_bytes)  # 128 rows would be 12.5 %
+    assert chosen.rows_per_block == 96  # 10 % of 1024 rows less the fixed bytes, rounded to 16
+
+
+@pytest.mark.parametrize("n,d,v,rows", [(512, 4096, 262144, 240), (1024, 4096, 32768, 240),
+                                        (1024, 2048, 131072, 112)])
+def test_default_budget_holds_a_sixteenth_of_the_weight(n, d, v, rows):
+    """Few tokens, wide hidden states: 10 % of the logits would leave 25–100 rows per block;
+    the default takes 1/16 of the weight's bytes for the block instead (about D/16 rows)."""
+    p = _problem(torch.float32, False, n=n, d=d, v=v)
+    chosen = plan(p, table_key(torch.float32, False, "mean", False), None, fn="t")
+    weight_bytes = v * d * 4
+    fixed = strategy.footprint("forward_grads", p).fixed
+    assert chosen.budget == fixed + weight_bytes // 16
+    assert chosen.budget > 0.10 * p.logits_bytes
+    assert chosen.rows_per_block == rows and chosen.predicted_bytes <= chosen.budget
+
+
+@pytest.mark.parametrize("fraction", [0.017, 0.02, 0.03, 0.05, 0.13])
+def test_rows_per_block_are_a_multiple_of_sixteen_below_every_row(fraction):
+    p = _problem(torch.float32, False)
+    chosen = plan(p, table_key(torch.float32, False, "mean", False),
+                  int(fraction * p.logits_bytes), fn="t")
+    assert chosen.rows_per_block % 16 == 0
+    allowed = strategy.footprint("forward_grads", p).rows_within(int(fraction * p.logits_bytes))
+    allowed = min(allowed, 512)  # FUSED_CE_MAX_ROWS
+    assert allowed - 16 < chosen.rows_per_block <= allowed
+
+
+def test_a_block_of_every_row_is_not_rounded():
+    p = _problem(torch.float32, False, n=100)
+    chosen = plan(p, table_key(torch.float32, False, "mean", False), 2 * p.logits_bytes,
+                  fn="t")
+    assert chosen.rows_per_block == 100
 
 
 def test_vocabulary_parallel_calls_use_the_per_row_entry():

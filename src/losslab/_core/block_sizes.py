@@ -45,6 +45,16 @@ FUSED_CE_DEFAULT_MAX_FRACTION = 0.10
 #: The default's cap is never below this many bytes: on small problems (V = 1000, say) 10 % of
 #: the logits cannot hold even the fixed buffers, and one-row blocks would run at GEMV speed.
 FUSED_CE_DEFAULT_MIN_CAP = 16 * 2**20
+#: The default budget is at least this share of the weight's bytes (V·D in its dtype): with few
+#: tokens per call (N ≤ ~1300 at D ≥ 2048) 10 % of the logits leaves blocks too small for the
+#: GEMMs, while the call already holds the weight and its gradient, each 16× this allowance.
+#: In rows, the allowance is about D/16 rows per block in fp32 (256 at D = 4096).
+FUSED_CE_DEFAULT_WEIGHT_FRACTION = 1 / 16
+#: Rows per block are rounded down to a multiple of this (once a block has more): a (V, c)
+#: block whose c is not a multiple of the vector width (16 fp32 lanes with AVX-512) runs the
+#: softmax and the GEMMs on their scalar tail paths (measured: 82 rows 1.16×, 80 rows 1.10×
+#: the three-GEMM floor at 4096×512×32768 on two threads).
+FUSED_CE_ROW_MULTIPLE = 16
 #: Rows per block the default budget reaches for when 10 % of the logits allow it: with fewer
 #: rows the block GEMMs run below the full-batch speed (measurements in docs/benchmarks.md).
 FUSED_CE_DEFAULT_ROWS = 128

@@ -72,30 +72,35 @@ def vocab_tiles(weight: Tensor) -> list[slice]:
     return [slice(i, i + CPU_VOCAB_TILE) for i in range(0, vocab, CPU_VOCAB_TILE)] or [slice(0, 0)]
 
 
-def hidden_grad_product(g: Tensor, weight: Tensor, out: Tensor, buf: BlockBuffers) -> Tensor:
+def hidden_grad_product(g: Tensor, weight: Tensor, out: Tensor, room: Tensor | None) -> Tensor:
     """out = g @ W for a (c, V) gradient block (the ∂h GEMM), written into ``out`` (c, D).
 
     With several CPU threads the (c × D) output of this GEMM is too small for BLAS to split
     well (two threads: 19.3 ms per 80-row block at V=32768, D=512, against 14.5 ms per 80
     rows in the full-batch GEMM). Splitting K = V into one batch entry per thread instead
-    (``bmm``, one GEMM per thread) and summing the partial products runs at 16.6 ms. One
-    thread, half precision (the partials would be rounded) or a non-contiguous W: plain mm.
-    The partial products take threads × c × D scratch (320 KiB at 2 threads, 80 rows, D=512).
+    (``bmm``, one GEMM per thread) and summing the partial products runs at 16.6 ms. The
+    partial products need threads × c rows of D: ``room`` is the ∂h rows from this block's
+    first one to the end, whose first c rows are ``out`` and whose later rows belong to blocks
+    not computed yet, so the split costs no memory. Where fewer rows are left (the last
+    blocks), without ``room`` (gathered rows), on one thread, in half precision (the partials
+    would be rounded) or with a non-contiguous W: plain mm.
     """
     parts = torch.get_num_threads() if g.device.type == "cpu" else 1
     vocab = weight.shape[0]
     size = vocab // max(parts, 1)
-    plain = (parts < 2 or size == 0 or g.dtype != weight.dtype
+    rows, dim = out.shape
+    plain = (parts < 2 or size == 0 or room is None or room.shape[0] < parts * rows
+             or not room.is_contiguous() or g.dtype != weight.dtype
              or g.dtype in (torch.bfloat16, torch.float16)
              or not weight.is_contiguous() or not g.t().is_contiguous())
-    if plain:
+    if plain or room is None:
         return torch.mm(g, weight, out=out)
     head = parts * size
-    g_parts = g.t()[:head].view(parts, size, g.shape[0]).transpose(1, 2)
-    partial = buf.scratch("hidden_partials", (parts, out.shape[0] * out.shape[1]), out.dtype)
-    products = partial.view(parts, out.shape[0], out.shape[1])
-    torch.bmm(g_parts, weight[:head].view(parts, size, weight.shape[1]), out=products)
-    torch.sum(products, 0, out=out)
+    products = room[: parts * rows].view(parts, rows, dim)  # products[0] is out
+    g_parts = g.t()[:head].view(parts, size, rows).transpose(1, 2)
+    torch.bmm(g_parts, weight[:head].view(parts, size, dim), out=products)
+    for i in range(1, parts):
+        out.add_(products[i])
     if head < vocab:
         out.addmm_(g[:, head:], weight[head:])
     return out
@@ -139,7 +144,7 @@ def softmax_inplace_lse(z: Tensor, anchor_logit: Tensor, anchor_col: Tensor,
     twice the exponentials and one more pass over the block, measured ~4 % of the whole
     fwd+bwd at 32k vocabularies). p_j keeps full relative precision while it is a normal
     number; rows where it underflows (z_j more than ~87 nats below the LSE in fp32, ~708 in
-    fp64) are returned for ``recompute_lse``. Without ``want_p`` the log-softmax is exact in
+    fp64) are returned for :func:`relog_block`. Without ``want_p`` the log-softmax is exact in
     the log domain and nothing is returned.
     """
     zt = z.t()
@@ -155,23 +160,17 @@ def softmax_inplace_lse(z: Tensor, anchor_logit: Tensor, anchor_col: Tensor,
     return lse, torch.nonzero(~ok).squeeze(1)
 
 
-def recompute_lse(h: Tensor, weight: Tensor, bias: Tensor | None, softcap: float | None,
-                  rows: int = 1) -> Tensor:
-    """LSE(z') of the given rows of hidden states, recomputed ``rows`` rows at a time.
-
-    The fallback for rows whose anchor probability underflowed after the in-place softmax
-    (their logits are gone); a pathological case, so a one-row (1, V) scratch block (what
-    the memory budget of :mod:`.strategy` reserves for it) is fine.
-    """
-    k, vocab = h.shape[0], weight.shape[0]
-    compute = torch.promote_types(h.dtype, torch.float32)
-    buf = BlockBuffers(max(1, min(rows, k)), vocab, compute=compute, storage=h.dtype,
-                       device=h.device, softcap=softcap is not None)
-    out = torch.empty(k, dtype=compute, device=h.device)
-    for s in range(0, k, rows):
-        z = block_logits(buf, h[s:s + rows], weight, bias, softcap)
-        out[s:s + rows] = torch.logsumexp(z, dim=1)
-    return out
+def relog_block(buf: BlockBuffers, h: Tensor, weight: Tensor, bias: Tensor | None,
+                softcap: float | None, anchor_logit: Tensor, anchor_col: Tensor) -> Tensor:
+    """The rare path after :func:`softmax_inplace_lse` reported rows whose anchor probability
+    underflowed (their LSE cannot be recovered from the probabilities): recompute the block's
+    logits into the same buffer, take the log-softmax (exact in the log domain) for every
+    row's LSE, and exponentiate in place to probabilities again. One more logits GEMM for
+    this block, no memory beyond the block's own buffer. Returns the rows' LSE."""
+    z = block_logits(buf, h, weight, bias, softcap)
+    lse, _ = softmax_inplace_lse(z, anchor_logit, anchor_col, want_p=False)
+    z.exp_()
+    return lse
 
 
 def columns_in(y: Tensor, start: int, width: int) -> Tensor:

@@ -33,7 +33,7 @@ from .blocks import (
     gradient_inplace,
     hidden_grad_product,
     probabilities_inplace,
-    recompute_lse,
+    relog_block,
     softmax_inplace_lse,
 )
 from .chunk_config import ChunkConfig as ChunkConfig  # also imported from here by api, triton_kernels
@@ -97,9 +97,8 @@ def _run_blocks(
         if lse is None or cfg.group is None:
             lse_here, lost = softmax_inplace_lse(z, tgt, anchor,
                                                      want_p=row_weight is not None)
-            if lost is not None:  # target probability underflowed: recompute those rows
-                lse_here[lost] = recompute_lse(h_c.index_select(0, lost), weight, bias,
-                                               opts.softcap)
+            if lost is not None:  # a target probability underflowed: redo the block exactly
+                lse_here = relog_block(buf, h_c, weight, bias, opts.softcap, tgt, anchor)
             if lse is None:
                 out_lse[s:e] = lse_here
             if row_weight is None:
@@ -167,7 +166,8 @@ def _accumulate_factored(p: Tensor, w_c: Tensor, yc: Tensor, h_c: Tensor, weight
     p_low = _to_storage(pa, weight, buf, act)
     if dh is not None:
         target = dh[s:e] if rows is None else dh_buf[: e - s]  # type: ignore[index]
-        prod = (hidden_grad_product(p_low, wa, target, buf) if act is None
+        room = dh[s:] if rows is None else None  # rows of later blocks: the split's room
+        prod = (hidden_grad_product(p_low, wa, target, room) if act is None
                 else torch.mm(p_low, wa, out=target))
         corr = prod.to(compute) if prod.dtype != compute else prod
         corr.mul_(w_c.unsqueeze(1))
@@ -199,7 +199,7 @@ def _accumulate(g: Tensor, h_c: Tensor, weight: Tensor, buf: BlockBuffers, act: 
     if dh is not None:
         target = dh[s:e] if rows is None else dh_buf[: e - s]  # type: ignore[index]
         if act is None:
-            hidden_grad_product(g_low, weight_a, target, buf)
+            hidden_grad_product(g_low, weight_a, target, dh[s:] if rows is None else None)
         else:
             torch.mm(g_low, weight_a, out=target)
         if rows is not None:

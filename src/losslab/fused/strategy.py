@@ -13,14 +13,17 @@ table lookup followed by arithmetic:
    :data:`~losslab._core.block_sizes.FUSED_CE_FAST_ROWS` rows (or every kept row) wins;
    when none does, the one that allows the most rows.
 3. The block gets ``min(allowed, FUSED_CE_MAX_ROWS, kept rows)`` rows: more rows than
-   ``FUSED_CE_MAX_ROWS`` buy no GEMM speed, only memory.
+   ``FUSED_CE_MAX_ROWS`` buy no GEMM speed, only memory. Unless the block holds every kept
+   row, that count is rounded down to a multiple of ``FUSED_CE_ROW_MULTIPLE`` (16): blocks of
+   other widths run the softmax and GEMM kernels on their tail paths.
 
 *Extra memory* is what the call allocates beyond its inputs, its outputs and the gradients it
 returns: the block buffers, the per-row statistics, the fp32 ∂W accumulator of half-precision
 row-major strategies, the gathered operands of gradient filtering. The budget is given in
 bytes or as a fraction of the N×V logits in the compute precision (N = rows of ``hidden``);
-without one, :func:`plan` takes a default (2 % of the logits, at least a
-``FUSED_CE_DEFAULT_ROWS``-row block, at most 10 % of the logits or 16 MiB, whichever is more).
+without one, :func:`plan` takes a default: 2 % of the logits, raised to a
+``FUSED_CE_DEFAULT_ROWS``-row block, at most 10 % of the logits or 16 MiB, whichever is more —
+and never less than 1/16 of the weight's bytes (few tokens per call, wide hidden states).
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from .._core.block_sizes import (
     FUSED_CE_DEFAULT_MAX_FRACTION,
     FUSED_CE_DEFAULT_MIN_CAP,
     FUSED_CE_DEFAULT_ROWS,
+    FUSED_CE_DEFAULT_WEIGHT_FRACTION,
     FUSED_CE_FAST_ROWS,
     FUSED_CE_MAX_ROWS,
+    FUSED_CE_ROW_MULTIPLE,
 )
 from .filtering import MAX_ACTIVE_SHARE  # most columns a filtered block gathers, as a share
 
@@ -135,10 +140,10 @@ class Plan:
 
 
 def _per_row_statistics(p: Problem) -> int:
-    """The O(N) bookkeeping: targets, masks, row indices, per-row LSE / target logit /
-    logit sum / row weights."""
-    index = p.rows * 9 + p.kept * 8 * (2 + int(p.gathered) + int(p.filtering))
-    return index + p.kept * p.compute_bytes * (4 + int(p.smoothing))
+    """The O(N) bookkeeping: targets, masks, row indices, each target's column in this shard,
+    per-row LSE / target logit / logit sum / row weights and the upstream row weights."""
+    index = p.rows * 9 + p.kept * 8 * (3 + int(p.gathered) + int(p.filtering))
+    return index + p.kept * p.compute_bytes * (5 + int(p.smoothing))
 
 
 #: (c,)-sized temporaries of a block held at once, each up to 8 bytes of index and a
@@ -148,21 +153,16 @@ _BLOCK_VECTORS = 6
 
 def _row_block_per_row(p: Problem, grads: bool) -> int:
     """Bytes per row of a row-major (c, V) block: the logits buffer, the tanh buffer when
-    soft-capping, the half-precision GEMM copy, the gathered hidden rows and their ∂h, the
-    per-thread partial products of the ∂h GEMM, the block's (c,) temporaries."""
+    soft-capping, the half-precision GEMM copy, the gathered hidden rows and their ∂h with the
+    per-thread partial products of their ∂h GEMM, the block's (c,) temporaries."""
     v = p.vocab
     per = v * p.compute_bytes * (1 + int(p.softcap)) + (v * p.storage_bytes if p.half else 0)
     per += _BLOCK_VECTORS * (8 + p.compute_bytes)
     per += 2 * p.dim * p.storage_bytes if p.gathered else 0
-    if grads and p.hidden_grad and not p.half and p.threads > 1:
+    if grads and p.hidden_grad and not p.half and p.threads > 1 and p.gathered:
+        # ungathered rows split the ∂h GEMM in the ∂h rows of later blocks (no scratch)
         per += p.threads * p.dim * p.compute_bytes
     return per
-
-
-def _fallback_block(p: Problem) -> int:
-    """The underflow fallback (:func:`.blocks.recompute_lse`): a one-row block of its own."""
-    return (p.vocab * p.compute_bytes * (1 + int(p.softcap))
-            + (p.vocab * p.storage_bytes if p.half else 0) + p.compute_bytes)
 
 
 def half_accumulator_bytes(p: Problem) -> int:
@@ -181,7 +181,7 @@ def footprint(strategy: str, p: Problem) -> Footprint:
         return _loss_sweep(p)
     if strategy not in ("forward_grads", "recompute", "vocab_major"):
         raise ValueError(f"unknown strategy {strategy!r}")
-    fixed = _per_row_statistics(p) + _fallback_block(p)
+    fixed = _per_row_statistics(p)
     if strategy == "vocab_major":
         return Footprint(fixed, _row_block_per_row(p, grads=False))
     fixed += half_accumulator_bytes(p)
@@ -240,6 +240,12 @@ def _default_budget(p: Problem, prints: dict[str, Footprint], smallest: int) -> 
     logits (at least FUSED_CE_DEFAULT_MIN_CAP, 16 MiB) sets it. If none does, that cap; never
     below the smallest block (so the default never refuses a call).
 
+    Whatever that gives, the default holds blocks of at least FUSED_CE_DEFAULT_WEIGHT_FRACTION
+    (1/16) of the weight's bytes (beyond the strategy's fixed bytes): with few tokens per call
+    and wide hidden states (N = 1024, D = 4096, say) 10 % of the logits is fewer rows than the
+    GEMMs need (about D/16 rows in fp32), while the call already holds the weight and its
+    gradient, each 16 times that (docs/fused.md, "Time against memory").
+
     One exception: with gradient filtering in half precision the row-major strategies' fp32
     (V, D) accumulator is not counted against the 10 % (it is the size of the weight's gradient
     in fp32 and does not grow with N): their column gathers make the filtered call about twice
@@ -247,6 +253,7 @@ def _default_budget(p: Problem, prints: dict[str, Footprint], smallest: int) -> 
     benchmark, docs/fused.md), so the default keeps that path, as before budgets existed."""
     cap = max(int(FUSED_CE_DEFAULT_MAX_FRACTION * p.logits_bytes), FUSED_CE_DEFAULT_MIN_CAP)
     floor = min(int(FUSED_CE_DEFAULT_FRACTION * p.logits_bytes), cap)
+    weight_share = int(FUSED_CE_DEFAULT_WEIGHT_FRACTION * p.vocab * p.dim * p.storage_bytes)
     rows = min(FUSED_CE_DEFAULT_ROWS, max(p.kept, 1))
     for strategy, f in prints.items():
         exempt = half_accumulator_bytes(p) if p.filtering and strategy != "vocab_major" else 0
@@ -254,8 +261,8 @@ def _default_budget(p: Problem, prints: dict[str, Footprint], smallest: int) -> 
         block = f.bytes_for(2 * rows if exempt else rows)
         wanted = max(floor + exempt, block)
         if wanted - exempt <= cap:
-            return max(wanted, smallest)
-    return max(cap, smallest)
+            return max(wanted, f.fixed + weight_share, smallest)
+    return max(cap, min(f.fixed for f in prints.values()) + weight_share, smallest)
 
 
 def table_key(dtype: torch.dtype, filtering: bool, reduction: str,
@@ -332,6 +339,8 @@ def plan(p: Problem, key: tuple[str, bool, str], budget: int | None, *, fn: str,
     chosen = next((s for s in fitting if allowed[s] >= fast),
                   max(fitting, key=lambda s: allowed[s]))
     rows = max(1, min(allowed[chosen], FUSED_CE_MAX_ROWS, kept))
+    if rows < kept and rows > FUSED_CE_ROW_MULTIPLE:
+        rows -= rows % FUSED_CE_ROW_MULTIPLE
     used = prints[chosen].bytes_for(rows)
     tile_rows = 0
     if chosen == "vocab_major":
