@@ -130,10 +130,7 @@ def test_killed_driver_takes_its_workers_along(tmp_path):
 ])
 def test_interrupt_stops_cleanly_and_the_rerun_resumes(tmp_path, how):
     db = tmp_path / "runs.db"
-    # 12 runs: after the first is stored, enough work is left that the signal still finds the
-    # sweep running on a loaded machine (with 6 runs it once finished first and exited 0)
-    seeds = 6
-    proc = start(tmp_path, seeds=seeds, epochs=3)
+    proc = start(tmp_path, seeds=3, epochs=3)
     try:
         assert wait_for(lambda: len(rows(db)) >= 1 and workers_running(proc), 90, proc), (
             proc.stderr.read().decode())
@@ -155,13 +152,13 @@ def test_interrupt_stops_cleanly_and_the_rerun_resumes(tmp_path, how):
     assert all(after[k] == v for k, v in before.items())  # finished runs are kept as they were
     check_store(db)
 
-    done = subprocess.run(arena_cmd(tmp_path, ("ce", "gce"), seeds, 2, epochs=3),
+    done = subprocess.run(arena_cmd(tmp_path, ("ce", "gce"), 3, 2, epochs=3),
                           capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()
     assert f"{len(after)} runs already finished" in done.stderr.decode()
     final = rows(db)
     assert all(final[k] == v for k, v in after.items())
-    check_store(db, total=2 * seeds)
+    check_store(db, total=6)
 
 
 @pytest.mark.slow
