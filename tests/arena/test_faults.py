@@ -32,10 +32,18 @@ def arena_cmd(out, losses, seeds, workers, epochs=TINY["epochs"]):
             "--epochs", str(epochs)]
 
 
+def _as_from_a_terminal():
+    # A shell started in the background (`cmd &` without job control) makes its children
+    # ignore SIGINT, and Python keeps an inherited "ignore": the arena would then run to the
+    # end through a Ctrl-C, as a nohup'ed command should. These tests are about a command
+    # started from a terminal, whose SIGINT is the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out, losses=("ce", "gce"), seeds=3, workers=2, epochs=TINY["epochs"]):
     return subprocess.Popen(arena_cmd(out, losses, seeds, workers, epochs),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_as_from_a_terminal)
 
 
 def rows(db):
