@@ -89,11 +89,10 @@ def hidden_grad_product(g: Tensor, weight: Tensor, out: Tensor, room: Tensor | N
     vocab = weight.shape[0]
     size = vocab // max(parts, 1)
     rows, dim = out.shape
-    plain = (parts < 2 or size == 0 or room is None or room.shape[0] < parts * rows
-             or not room.is_contiguous() or g.dtype != weight.dtype
+    plain = (parts < 2 or size == 0 or g.dtype != weight.dtype
              or g.dtype in (torch.bfloat16, torch.float16)
              or not weight.is_contiguous() or not g.t().is_contiguous())
-    if plain or room is None:
+    if plain or room is None or room.shape[0] < parts * rows or not room.is_contiguous():
         return torch.mm(g, weight, out=out)
     head = parts * size
     products = room[: parts * rows].view(parts, rows, dim)  # products[0] is out
